@@ -1,0 +1,20 @@
+# The two commands a new machine needs: `make demo` and `make test` (both run the set-up first).
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test lint
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	rm -rf demo-plate demo-out
+	$(BIN)/hcs-import synth incell demo-plate --wells 96 --fields 2 --objects 40 --seed 1
+	$(BIN)/hcs-import detect demo-plate
+	$(BIN)/hcs-import plate demo-plate --out demo-out
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks scripts
+
+test: lint
+	$(BIN)/python -m pytest

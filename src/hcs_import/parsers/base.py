@@ -1,0 +1,60 @@
+"""The parser interface: what a format plug-in provides to the core."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from ..model import PlateAnalysis
+
+# Called with (done, total) in bytes of input read so far; total may be 0 when unknown.
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    """Options every parser accepts (a parser ignores those that do not apply to its format).
+
+    bad_values: "error" stops at the first value that is not a number where a number is expected
+    (naming file and place); "nan" stores it as NaN and counts it in the manifest's warnings.
+    """
+
+    plate_geometry: tuple[int, int] | None = None
+    bad_values: Literal["error", "nan"] = "error"
+    rois: bool = True
+    workers: int | None = None
+    column_map: Path | None = None
+    progress: Progress | None = None
+
+
+@dataclass(frozen=True)
+class SynthSpec:
+    """What `hcs-import synth` asks of a format's generator. `objects` is per field."""
+
+    wells: int = 96
+    fields: int = 2
+    objects: int = 50
+    seed: int = 0
+    measurements: int = 15
+    populations: int = 2
+
+
+@dataclass(frozen=True)
+class FormatParser:
+    """A registered format: detection, parsing and (optionally) a synthetic-plate generator.
+
+    parse must be a pure function of the files under the folder: no OMERO, no writing.
+    `looks_for` says in one sentence what detect() looks for (shown when nothing matches).
+    Lower `priority` wins when several formats recognise one folder.
+    """
+
+    name: str
+    version: str
+    description: str
+    looks_for: str
+    detect: Callable[[Path], bool]
+    parse: Callable[[Path, ParseOptions], PlateAnalysis]
+    synthesize: Callable[[Path, SynthSpec], Path] | None = None
+    priority: int = 50

@@ -1,0 +1,170 @@
+"""GE InCell (InCell Analyzer + Investigator/Developer): `.xdce` layout and analysis XML results.
+
+Output: one object table per `source` population, the `cell="Summary"` rows as the per-well table
+(or, when summaries are per field, a per-field table plus a computed per-well one), and Point ROIs
+from every `<Name>: cgX` / `<Name>: cgY` pair (`Cell: cgX`, `Nucleus: cgX`, ...).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..assemble import build_table, concat_rois, finish, point_rois
+from ..errors import InputError
+from ..issues_log import WarningLog
+from ..model import ColumnInfo, MeasurementTable, Plate, PlateAnalysis, object_keys_frame, well_keys_frame
+from ..wells import infer_geometry
+from .base import FormatParser, ParseOptions, SynthSpec
+from .incell_results import ParsedResults, parse_results
+from .incell_xdce import is_xdce, parse_xdce
+
+RESULTS_MARKER = b"<WellData"
+HEAD_BYTES = 256 * 1024  # Investigator files carry a parameter header before the first WellData
+CENTROID_SUFFIXES = (": cgX", ": cgY")
+SEARCH_DEPTH = 2  # results are often one or two folders below the xdce
+
+
+def _candidates(root: Path) -> list[Path]:
+    if root.is_file():
+        return [root]
+    out = []
+    for depth in range(SEARCH_DEPTH + 1):
+        pattern = "/".join(["*"] * (depth + 1))
+        out.extend(p for p in root.glob(pattern) if p.is_file())
+    return sorted(out)
+
+
+def is_results_xml(path: Path) -> bool:
+    if path.suffix.lower() != ".xml":
+        return False
+    try:
+        with open(path, "rb") as fh:
+            return RESULTS_MARKER in fh.read(HEAD_BYTES)
+    except OSError:
+        return False
+
+
+def find_files(root: Path) -> tuple[list[Path], list[Path]]:
+    files = _candidates(root)
+    return [p for p in files if is_xdce(p)], [p for p in files if is_results_xml(p)]
+
+
+def detect(path: Path) -> bool:
+    xdce, results = find_files(path)
+    return bool(results) or bool(xdce)
+
+
+def _centroid_pairs(keys: list[str]) -> list[tuple[str, str]]:
+    pairs = []
+    for k in keys:
+        if k.endswith(CENTROID_SUFFIXES[0]):
+            y = k[: -len(CENTROID_SUFFIXES[0])] + CENTROID_SUFFIXES[1]
+            if y in keys:
+                pairs.append((k, y))
+    return pairs
+
+
+def _plate(xdce: list[Path], parsed: list[ParsedResults], name: str, options: ParseOptions,
+           warnings: WarningLog) -> Plate:
+    if xdce:
+        if len(xdce) > 1:
+            warnings.note(f"several .xdce files found; the layout of {xdce[0].name} was used")
+        return parse_xdce(xdce[0])
+    if options.plate_geometry:
+        rows, cols = options.plate_geometry
+    else:
+        max_r = max((int(c["well_row"].max()) for r in parsed for c in (*r.populations.values(),
+                     *r.summary.values()) if len(c["well_row"])), default=0)
+        max_c = max((int(c["well_column"].max()) for r in parsed for c in (*r.populations.values(),
+                     *r.summary.values()) if len(c["well_column"])), default=0)
+        rows, cols = infer_geometry(max_r, max_c)
+        warnings.note(f"no .xdce layout found: plate geometry {rows}x{cols} inferred from the largest well "
+                      "in the results (give --plate-geometry to override)")
+    return Plate(name=name, rows=rows, columns=cols)
+
+
+def _summary_table(parsed: ParsedResults, plate: Plate, prefix: str) -> list[MeasurementTable]:
+    if not parsed.summary:
+        return []
+    # Summary rows of all sources, merged on (row, column, field).
+    frames = []
+    all_keys: dict[str, int] = {}
+    for cols in parsed.summary.values():
+        for k in list(cols)[4:]:
+            all_keys[k] = all_keys.get(k, 0) + 1
+    infos: dict[str, ColumnInfo] = {}
+    for source, cols in parsed.summary.items():
+        idx = pd.MultiIndex.from_arrays([cols["well_row"], cols["well_column"], cols["field"]],
+                                        names=["well_row", "well_column", "field"])
+        data = {}
+        for k in list(cols)[4:]:
+            name = k if all_keys[k] == 1 or not source else f"{source}: {k}"
+            data[name] = cols[k]
+            infos[name] = ColumnInfo(k if not source else f"{source}: {k}", parsed.summary_units[source].get(k))
+        frames.append(pd.DataFrame(data, index=idx).groupby(level=[0, 1, 2]).last())
+    merged = pd.concat(frames, axis=1).sort_index()
+    idx = merged.index.to_frame(index=False)
+    per_well = not idx.duplicated(["well_row", "well_column"]).any()
+    if per_well:
+        keys = well_keys_frame(idx["well_row"].to_numpy(), idx["well_column"].to_numpy(), plate.columns)
+        return [build_table(f"{prefix}Wells", "wells", keys, {c: merged[c].to_numpy() for c in merged.columns},
+                            infos, {"source": "InCell cell=\"Summary\" rows"})]
+    keys = object_keys_frame(idx["well_row"].to_numpy(), idx["well_column"].to_numpy(), idx["field"].to_numpy(),
+                             np.zeros(len(idx), dtype=np.int64), plate.columns).iloc[:, :4]
+    return [build_table(f"{prefix}Fields", "fields", keys, {c: merged[c].to_numpy() for c in merged.columns},
+                        infos, {"source": "InCell cell=\"Summary\" rows, one per field"})]
+
+
+def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
+    root = path if path.is_dir() else path.parent
+    xdce, results = find_files(path)
+    if not results:
+        where = "folder" if path.is_dir() else "file"
+        raise InputError(path, None, f"no InCell results XML (*.xml containing <WellData>) in this {where}")
+    warnings = WarningLog()
+    parsed = [parse_results(p, options.bad_values, options.workers, options.progress) for p in results]
+    for p in parsed:
+        warnings.merge(p.warnings)
+    name = xdce[0].stem if xdce else results[0].stem
+    plate = _plate(xdce, parsed, name, options, warnings)
+    tables: list[MeasurementTable] = []
+    rois = []
+    for file, res in zip(results, parsed):
+        prefix = f"{file.stem} " if len(results) > 1 else ""
+        for source, cols in res.populations.items():
+            keys = object_keys_frame(cols["well_row"], cols["well_column"], cols["field"], cols["object"],
+                                     plate.columns)
+            measures = {k: v for k, v in cols.items() if k not in ("well_row", "well_column", "field", "object")}
+            units = res.population_units.get(source, {})
+            table = build_table(f"{prefix}{source or 'Objects'}", "objects", keys, measures,
+                                {k: ColumnInfo(k, units.get(k)) for k in measures},
+                                {"source_file": file.name})
+            tables.append(table)
+            if options.rois:
+                for x, y in _centroid_pairs(list(measures)):
+                    rois.append(point_rois(table, x, y, warnings))
+        tables.extend(_summary_table(res, plate, prefix))
+    return finish(fmt="incell", version=__version__, root=root, plate=plate, tables=tables,
+                  rois=concat_rois(rois), sources=[*xdce, *results], warnings=warnings)
+
+
+def _synthesize(out: Path, spec: SynthSpec) -> Path:
+    from ..synth.incell import write_incell_plate
+
+    return write_incell_plate(out, spec)
+
+
+PARSER = FormatParser(
+    name="incell",
+    version=__version__,
+    description="GE InCell Analyzer .xdce + InCell Investigator/Developer analysis XML",
+    looks_for="a *.xdce layout or a *.xml with <WellData> elements (up to 2 folders deep)",
+    detect=detect,
+    parse=parse,
+    synthesize=_synthesize,
+    priority=20,
+)

@@ -1,0 +1,363 @@
+"""InCell Investigator analysis XML (`<WellData>` / `<Measure>`), parsed columnar, streamed, in parallel.
+
+The files run to gigabytes, so:
+- the file is split at `<WellData` boundaries into byte ranges; each range is parsed on its own by lxml
+  iterparse (elements freed as soon as they are read) in a worker process, so both cores parse;
+- values go straight into typed arrays (`array('d')`), padded with NaN where an object lacks a key,
+  so sparse keys are aligned by object and no Python object per cell is kept;
+- what lies outside the WellData ranges (the document's head and tail) is parsed too, so a truncated
+  or malformed file is an error, never silently shortened.
+
+Everything here is a pure function of the file: no OMERO, no output.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import os
+import re
+from array import array
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+
+import numpy as np
+from lxml import etree
+
+from .. import xmlsafe
+from ..errors import InputError
+from ..issues_log import WarningLog
+from .base import Progress
+
+SUMMARY_CELL = "Summary"  # `cell="Summary"`: a per-well (or per-field) summary row, not an object
+
+# Spellings of missing or infinite numbers seen in vendor exports (Windows C runtime prints -1.#IND).
+SPECIAL_NUMBERS: dict[str, float] = {
+    "": math.nan,
+    "nan": math.nan,
+    "-nan": math.nan,
+    "na": math.nan,
+    "n/a": math.nan,
+    "-1.#ind": math.nan,
+    "1.#qnan": math.nan,
+    "-1.#qnan": math.nan,
+    "1.#inf": math.inf,
+    "-1.#inf": -math.inf,
+    "inf": math.inf,
+    "-inf": -math.inf,
+    "infinity": math.inf,
+    "-infinity": -math.inf,
+}
+
+_WELLDATA_START = re.compile(rb"<WellData[\s/>]")
+_WELLDATA_END = b"</WellData>"
+PARALLEL_MIN_BYTES = 16 << 20  # below this, one process is faster than starting workers
+CHUNK_BYTES = 24 << 20
+_NAN_PAD = array("d", [math.nan]) * 4096
+
+
+class ChunkError(Exception):
+    """An error inside one byte range; the parent turns the chunk-relative line into a file line."""
+
+    def __init__(self, start: int, line: int, element: str, message: str) -> None:
+        super().__init__(start, line, element, message)
+        self.start, self.line, self.element, self.message = start, line, element, message
+
+
+@dataclass
+class Columns:
+    """Objects of one population (or the summary rows), columnar."""
+
+    well_row: array = field(default_factory=lambda: array("q"))
+    well_column: array = field(default_factory=lambda: array("q"))
+    field_: array = field(default_factory=lambda: array("q"))
+    object_: array = field(default_factory=lambda: array("q"))
+    values: dict[str, array] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.well_row)
+
+
+@dataclass
+class ParsedChunk:
+    populations: dict[str, Columns]
+    summary: dict[str, Columns]
+    warnings: WarningLog
+    welldata: int
+    measures: int
+
+
+@dataclass(frozen=True)
+class ParsedResults:
+    """Whole-file result: per population, key arrays and one float64 array per key (NaN-padded)."""
+
+    populations: dict[str, dict[str, np.ndarray]]
+    population_units: dict[str, dict[str, str]]
+    summary: dict[str, dict[str, np.ndarray]]
+    summary_units: dict[str, dict[str, str]]
+    warnings: WarningLog
+    welldata: int
+    measures: int
+
+
+def _pad(arr: array, n: int) -> None:
+    while len(arr) < n:
+        arr.extend(_NAN_PAD[: min(len(_NAN_PAD), n - len(arr))])
+
+
+def _number(text: str | None, bad_values: str, warn: WarningLog, where: tuple[int, str]) -> float:
+    if text is None:
+        if bad_values == "error":
+            raise ChunkError(0, where[0], where[1], "<Measure> without a value attribute")
+        warn.add("Measure without a value attribute, stored as NaN", f"line {where[0]} (chunk)")
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        special = SPECIAL_NUMBERS.get(text.strip().lower())
+        if special is not None:
+            return special
+        if bad_values == "error":
+            raise ChunkError(0, where[0], where[1], f"value {text!r} is not a number") from None
+        warn.add("non-numeric values stored as NaN", f"{where[1]} value {text!r}")
+        return math.nan
+
+
+def _int_attr(el: etree._Element, name: str, default: str | None = None) -> int:
+    text = el.get(name, default)
+    if text is None:
+        raise ChunkError(0, el.sourceline or 0, "<WellData>",
+                         f"missing attribute {name!r} (expected a 1-based {name} number)")
+    try:
+        value = int(text)
+    except ValueError:
+        raise ChunkError(0, el.sourceline or 0, "<WellData>",
+                         f"attribute {name}={text!r} is not a whole number") from None
+    if value < 1:
+        raise ChunkError(0, el.sourceline or 0, "<WellData>", f"attribute {name}={value} must be >= 1")
+    return value
+
+
+def parse_chunk(path: str, start: int, end: int, encoding: str | None, bad_values: str) -> ParsedChunk:
+    """Parse the WellData elements in bytes [start, end) of the file."""
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        data = fh.read(end - start)
+    return parse_welldata_bytes(data, start, encoding, bad_values)
+
+
+def parse_welldata_bytes(data: bytes, start: int, encoding: str | None, bad_values: str) -> ParsedChunk:
+    populations: dict[str, Columns] = {}
+    summary: dict[str, Columns] = {}
+    warn = WarningLog()
+    nan = math.nan
+    n_welldata = n_measures = 0
+    source = BytesIO(b"<chunk>" + data + b"</chunk>")
+    kwargs = {"encoding": encoding} if encoding else {}
+    try:
+        for _, wd in xmlsafe.iterparse(source, events=("end",), tag="WellData", **kwargs):
+            n_welldata += 1
+            row = _int_attr(wd, "row") - 1
+            col = _int_attr(wd, "col") - 1
+            if wd.get("field") is None:
+                warn.add("WellData without a field attribute, taken as field 1", f"line {wd.sourceline}")
+            fld = _int_attr(wd, "field", "1") - 1
+            cell = wd.get("cell")
+            if cell == SUMMARY_CELL:
+                target, obj = summary, -1
+            else:
+                target = populations
+                if cell is None:
+                    raise ChunkError(0, wd.sourceline or 0, "<WellData>",
+                                     "missing attribute 'cell' (expected an object number or 'Summary')")
+                try:
+                    obj = int(cell)
+                except ValueError:
+                    raise ChunkError(0, wd.sourceline or 0, "<WellData>",
+                                     f"cell={cell!r} is neither an object number nor 'Summary'") from None
+            current: dict[str | None, tuple[Columns, int]] = {}
+            for m in wd:
+                if m.tag != "Measure":
+                    continue
+                n_measures += 1
+                src = m.get("source")
+                entry = current.get(src)
+                if entry is None:
+                    pop = target.get(src or "")
+                    if pop is None:
+                        pop = target[src or ""] = Columns()
+                    pop.well_row.append(row)
+                    pop.well_column.append(col)
+                    pop.field_.append(fld)
+                    pop.object_.append(obj)
+                    entry = current[src] = (pop, len(pop.well_row) - 1)
+                pop, i = entry
+                key = m.get("key")
+                if key is None:
+                    raise ChunkError(0, m.sourceline or 0, "<Measure>", "missing attribute 'key' (the measure's name)")
+                arr = pop.values.get(key)
+                if arr is None:
+                    arr = pop.values[key] = array("d")
+                    unit = m.get("unit")
+                    if unit:
+                        pop.units[key] = unit
+                text = m.get("value")
+                try:
+                    value = float(text)  # type: ignore[arg-type]
+                except (TypeError, ValueError):
+                    value = _number(text, bad_values, warn, (m.sourceline or 0, f"<Measure key={key!r}>"))
+                if len(arr) == i:
+                    arr.append(value)
+                elif len(arr) < i:
+                    if i - len(arr) == 1:
+                        arr.append(nan)
+                    else:
+                        _pad(arr, i)
+                    arr.append(value)
+                else:
+                    arr[i] = value
+                    warn.add("duplicate Measure key within one WellData (the last value kept)",
+                             f"line {m.sourceline} key {key!r}")
+            wd.clear()
+            parent = wd.getparent()
+            if parent is not None:
+                while wd.getprevious() is not None:
+                    del parent[0]
+    except ChunkError as exc:
+        exc.start = start
+        raise
+    except etree.XMLSyntaxError as exc:
+        raise ChunkError(start, exc.lineno or 0, "XML", f"malformed XML ({exc.msg})") from None
+    for group in (populations, summary):
+        for pop in group.values():
+            n = len(pop)
+            for arr in pop.values.values():
+                _pad(arr, n)
+    return ParsedChunk(populations, summary, warn, n_welldata, n_measures)
+
+
+def _ranges(mm: mmap.mmap, first: int, end: int, chunk: int) -> list[tuple[int, int]]:
+    bounds = [first]
+    pos = first + chunk
+    while pos < end:
+        m = _WELLDATA_START.search(mm, pos, end)
+        if m is None:
+            break
+        bounds.append(m.start())
+        pos = m.start() + chunk
+    bounds.append(end)
+    return [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def _last_welldata_start(mm: mmap.mmap, first: int) -> int:
+    pos = mm.rfind(b"<WellData")
+    while pos > first and not _WELLDATA_START.match(mm, pos):
+        pos = mm.rfind(b"<WellData", first, pos)
+    return max(pos, first)
+
+
+def _lines_before(mm: mmap.mmap, pos: int) -> int:
+    return mm[:pos].count(b"\n")
+
+
+def _merge(chunks: list[ParsedChunk], attr: str) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, str]]]:
+    names: list[str] = []
+    for ch in chunks:
+        for name in getattr(ch, attr):
+            if name not in names:
+                names.append(name)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    units: dict[str, dict[str, str]] = {}
+    for name in names:
+        parts = [getattr(ch, attr).get(name) for ch in chunks]
+        present = [p for p in parts if p is not None]
+        keys: list[str] = []
+        for p in present:
+            for k in p.values:
+                if k not in keys:
+                    keys.append(k)
+        cols: dict[str, np.ndarray] = {
+            "well_row": np.concatenate([np.frombuffer(p.well_row, dtype=np.int64) for p in present]),
+            "well_column": np.concatenate([np.frombuffer(p.well_column, dtype=np.int64) for p in present]),
+            "field": np.concatenate([np.frombuffer(p.field_, dtype=np.int64) for p in present]),
+            "object": np.concatenate([np.frombuffer(p.object_, dtype=np.int64) for p in present]),
+        }
+        for k in keys:
+            pieces = [
+                np.frombuffer(p.values[k], dtype=np.float64) if k in p.values else np.full(len(p), np.nan)
+                for p in present
+            ]
+            cols[k] = pieces[0].copy() if len(pieces) == 1 else np.concatenate(pieces)
+        out[name] = cols
+        merged_units: dict[str, str] = {}
+        for p in present:
+            for k, u in p.units.items():
+                merged_units.setdefault(k, u)
+        units[name] = merged_units
+    return out, units
+
+
+def parse_results(path: Path, bad_values: str = "error", workers: int | None = None,
+                  progress: Progress | None = None) -> ParsedResults:
+    """Parse a whole Investigator results XML file. Errors name the file and line."""
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError(path, None, "file is empty; expected InCell Investigator results XML")
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        encoding = xmlsafe.declared_encoding(mm[:200])
+        first_match = _WELLDATA_START.search(mm)
+        if first_match is None:
+            raise InputError(path, None, "no <WellData> elements; expected InCell Investigator results")
+        first = first_match.start()
+        last_start = _last_welldata_start(mm, first)
+        close = mm.find(_WELLDATA_END, last_start)
+        end = close + len(_WELLDATA_END) if close >= 0 else mm.find(b">", last_start) + 1
+        # The document outside the WellData ranges must itself be well-formed XML.
+        skeleton = mm[:first] + mm[end:]
+        try:
+            etree.fromstring(skeleton, xmlsafe.parser(encoding=encoding) if encoding else xmlsafe.parser())
+        except etree.XMLSyntaxError as exc:
+            head_lines = mm[:first].count(b"\n")
+            line = exc.lineno or 1
+            if line > head_lines + 1:  # the error lies in the tail: map back to file lines
+                line = line - head_lines + _lines_before(mm, end)
+            raise InputError(path, f"line {line}",
+                             f"malformed XML outside the WellData elements ({exc.msg}); "
+                             "the file may be truncated") from None
+        n_workers = workers or os.cpu_count() or 1
+        span = end - first
+        if n_workers > 1 and span >= PARALLEL_MIN_BYTES:
+            chunk = max(4 << 20, min(CHUNK_BYTES, span // (n_workers * 4) + 1))
+        else:
+            chunk = span + 1
+        ranges = _ranges(mm, first, end, chunk)
+        results: list[ParsedChunk] = []
+        done = 0
+        try:
+            if len(ranges) == 1 or n_workers == 1:
+                for a, b in ranges:
+                    results.append(parse_welldata_bytes(mm[a:b], a, encoding, bad_values))
+                    done += b - a
+                    if progress:
+                        progress(done, span)
+            else:
+                with ProcessPoolExecutor(max_workers=min(n_workers, len(ranges))) as pool:
+                    futures = [pool.submit(parse_chunk, str(path), a, b, encoding, bad_values) for a, b in ranges]
+                    for (a, b), fut in zip(ranges, futures):
+                        results.append(fut.result())
+                        done += b - a
+                        if progress:
+                            progress(done, span)
+        except ChunkError as exc:
+            line = _lines_before(mm, exc.start) + exc.line
+            raise InputError(path, f"line {line}, {exc.element}", exc.message) from None
+    warn = WarningLog()
+    for r in results:
+        warn.merge(r.warnings)
+    pops, pop_units = _merge(results, "populations")
+    summ, summ_units = _merge(results, "summary")
+    return ParsedResults(pops, pop_units, summ, summ_units, warn,
+                         sum(r.welldata for r in results), sum(r.measures for r in results))
