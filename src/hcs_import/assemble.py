@@ -17,7 +17,6 @@ from .model import (
     OBJECT,
     WELL_COLUMN,
     WELL_ROW,
-    Z,
     ColumnInfo,
     MeasurementTable,
     Plate,
@@ -26,6 +25,7 @@ from .model import (
     SourceFile,
     T,
     TableKind,
+    Z,
     empty_rois,
     make_rois,
 )

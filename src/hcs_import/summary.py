@@ -10,7 +10,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .model import OBJECT_KEYS, WELL_COLUMN, WELL_KEYS, WELL_ROW, ColumnInfo, MeasurementTable, well_keys_frame
+from .model import (
+    OBJECT_KEYS,
+    WELL_COLUMN,
+    WELL_KEYS,
+    WELL_ROW,
+    ColumnInfo,
+    MeasurementTable,
+    well_keys_frame,
+)
 
 
 def summarise_objects(tables: list[MeasurementTable] | tuple[MeasurementTable, ...], columns: int,

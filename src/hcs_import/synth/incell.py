@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from ..parsers.base import SynthSpec
 from ..wells import row_letters
 from .common import geometry, objects_per_field, rng

@@ -1,0 +1,30 @@
+"""Parse one plate and write its bundle: the one path every entry point (CLI, batch, hook) shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .model import PlateAnalysis
+from .parsers import registry
+from .parsers.base import ParseOptions
+from .writers.bundle import read_manifest, write_bundle
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    analysis: PlateAnalysis
+    bundle: Path
+    manifest: dict[str, Any]
+
+
+def parse_plate(path: Path, options: ParseOptions, format_name: str | None = None) -> PlateAnalysis:
+    parser = registry.get(format_name) if format_name else registry.detect(path)
+    return parser.parse(path, options)
+
+
+def import_plate(path: Path, out: Path, options: ParseOptions, format_name: str | None = None) -> ImportResult:
+    analysis = parse_plate(path, options, format_name)
+    bundle = write_bundle(analysis, out)
+    return ImportResult(analysis, bundle, read_manifest(bundle))

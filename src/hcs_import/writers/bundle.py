@@ -1,0 +1,179 @@
+"""A plate's local bundle: OMERO.tables files, ROIs and a manifest, appearing atomically.
+
+Layout of DIR/<plate>/:
+  manifest.json          what is here (format, plate, tables, rois, sources, warnings, provenance)
+  <table>.h5             one OMERO.tables v2 file per object population, plus the per-well table
+  <table>.part<N>.h5     further parts of a table too wide for one HDF5 header (see omero_columns)
+  rois.parquet           every ROI shape, one row per shape
+  layout.parquet         the images the plate layout lists (when the format has a layout file)
+
+Everything is written into a hidden sibling folder first and renamed into place at the end, so an
+interrupted run leaves no half bundle; a previous bundle of the same plate is replaced only then.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import OutputError
+from ..model import MeasurementTable, PlateAnalysis
+from .omero_columns import plan_columns, split_columns
+from .omero_tables import write_table
+from .rois_file import write_rois
+
+MANIFEST = "manifest.json"
+ROIS_FILE = "rois.parquet"
+LAYOUT_FILE = "layout.parquet"
+PARTIAL_MARK = ".partial-"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(name: str) -> str:
+    """A file-system-safe name: runs of other characters become `_`; never empty or hidden."""
+    slug = _UNSAFE.sub("_", name).strip("._") or "plate"
+    return slug
+
+
+def table_metadata(analysis: PlateAnalysis, table: MeasurementTable, part: int, parts: int) -> dict[str, Any]:
+    prov = analysis.provenance
+    meta: dict[str, Any] = {str(k): v for k, v in table.metadata.items()}
+    meta.update(
+        {
+            "hcs_import.version": __version__,
+            "hcs_import.format": analysis.format,
+            "hcs_import.parser": prov.parser,
+            "hcs_import.parser_version": prov.parser_version,
+            "hcs_import.provenance_key": prov.key,
+            "hcs_import.sources": json.dumps([{"path": s.path, "sha256": s.sha256} for s in prov.sources]),
+            "hcs_import.created": prov.created,
+            "hcs_import.plate": analysis.plate.name,
+            "hcs_import.table": table.name,
+            "hcs_import.kind": table.kind,
+            "hcs_import.part": part,
+            "hcs_import.parts": parts,
+        }
+    )
+    return meta
+
+
+def _unique_file(stem: str, taken: set[str]) -> str:
+    name, n = stem, 2
+    while name.lower() in taken:
+        name = f"{stem}_{n}"
+        n += 1
+    taken.add(name.lower())
+    return name
+
+
+def _write_into(folder: Path, analysis: PlateAnalysis, tick: Callable[[str], None]) -> dict[str, Any]:
+    taken: set[str] = set()
+    table_entries = []
+    for table in analysis.tables:
+        stem = _unique_file(safe_name(table.name), taken)
+        parts = split_columns(plan_columns(table))
+        for i, specs in enumerate(parts, start=1):
+            rel = f"{stem}.h5" if i == 1 else f"{stem}.part{i}.h5"
+            rows = write_table(folder / rel, table, specs, table_metadata(analysis, table, i, len(parts)))
+            table_entries.append(
+                {
+                    "path": rel,
+                    "population": table.name,
+                    "kind": table.kind,
+                    "rows": rows,
+                    "columns": len(specs),
+                    "part": i,
+                    "parts": len(parts),
+                    "column_names": [s.name for s in specs],
+                }
+            )
+            tick(rel)
+    roi_count = write_rois(folder / ROIS_FILE, analysis.rois)
+    tick(ROIS_FILE)
+    rois = analysis.rois
+    manifest: dict[str, Any] = {
+        "hcs_import_version": __version__,
+        "format": analysis.format,
+        "plate": {
+            "name": analysis.plate.name,
+            "rows": analysis.plate.rows,
+            "columns": analysis.plate.columns,
+            "row_labels": list(analysis.plate.row_labels),
+            "column_labels": list(analysis.plate.column_labels),
+            "barcode": analysis.plate.barcode,
+            "channels": list(analysis.plate.channels),
+            "pixel_size_um": list(analysis.plate.pixel_size_um) if analysis.plate.pixel_size_um else None,
+            "fields_per_well": analysis.plate.fields_per_well,
+        },
+        "tables": table_entries,
+        "rois": {
+            "path": ROIS_FILE,
+            "count": roi_count,
+            "by_shape": {str(k): int(v) for k, v in rois["shape"].value_counts().items()},
+            "by_population": {str(k): int(v) for k, v in rois["population"].value_counts().items()},
+        },
+        "sources": [{"path": s.path, "sha256": s.sha256, "size": s.size} for s in analysis.provenance.sources],
+        "provenance": {
+            "parser": analysis.provenance.parser,
+            "parser_version": analysis.provenance.parser_version,
+            "key": analysis.provenance.key,
+            "created": analysis.provenance.created,
+        },
+        "warnings": list(analysis.warnings),
+    }
+    if analysis.plate.images is not None:
+        analysis.plate.images.to_parquet(folder / LAYOUT_FILE, engine="pyarrow", index=False)
+        manifest["layout"] = {"path": LAYOUT_FILE, "images": len(analysis.plate.images)}
+    with open(folder / MANIFEST, "w", encoding="utf-8") as fh:
+        json.dump(manifest, fh, indent=2)
+        fh.write("\n")
+    return manifest
+
+
+def clean_stale(out: Path, name: str) -> None:
+    """Remove hidden leftovers of runs of this plate that were killed before they could clean up."""
+    for p in out.glob(f".{name}{PARTIAL_MARK}*"):
+        shutil.rmtree(p, ignore_errors=True)
+    for p in out.glob(f".{name}.old-*"):
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def write_bundle(analysis: PlateAnalysis, out: Path, tick: Callable[[str], None] | None = None) -> Path:
+    """Write DIR/<plate>/ atomically; returns its path. Replaces an earlier bundle of the same plate."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create output folder: {exc.strerror}") from exc
+    name = safe_name(analysis.plate.name)
+    final = out / name
+    clean_stale(out, name)
+    staging = out / f".{name}{PARTIAL_MARK}{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        _write_into(staging, analysis, tick or (lambda _: None))
+        if final.exists():
+            old = out / f".{name}.old-{uuid.uuid4().hex[:8]}"
+            final.rename(old)
+            staging.rename(final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            staging.rename(final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
+
+
+def read_manifest(bundle: Path) -> dict[str, Any]:
+    path = bundle / MANIFEST
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        raise OutputError(f"{bundle}: not a bundle (no {MANIFEST})") from None

@@ -1,0 +1,179 @@
+"""How a model table becomes OMERO.tables columns: names, Ice types, descriptions, values.
+
+Shared by the local HDF5 writer and the server uploader, so a table has the same columns whichever
+way it reaches OMERO. Pure: no HDF5, no Ice.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..model import FIELD, OBJECT, WELL, WELL_COLUMN, WELL_ROW, MeasurementTable, T, Z
+
+ICE_PREFIX = "::omero::grid::"
+ID_KINDS = ("ImageColumn", "RoiColumn", "WellColumn", "PlateColumn", "FileColumn", "DatasetColumn")
+UNKNOWN_ID = -1  # an OMERO id not known until upload
+
+# Id columns leading each kind of table: (name, Ice type, description).
+ID_COLUMNS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "objects": (
+        ("Image", "ImageColumn", "OMERO Image of the object's field; -1 until uploaded"),
+        ("Roi", "RoiColumn", "OMERO ROI of the object; -1 until uploaded"),
+        ("Well", "WellColumn", "OMERO Well; -1 until uploaded"),
+    ),
+    "fields": (
+        ("Image", "ImageColumn", "OMERO Image of the field; -1 until uploaded"),
+        ("Well", "WellColumn", "OMERO Well; -1 until uploaded"),
+    ),
+    # OMERO.web and omero-parade find per-well rows through a WellColumn named exactly "Well".
+    "wells": (("Well", "WellColumn", "OMERO Well; -1 until uploaded"),),
+}
+
+KEY_DESCRIPTIONS: dict[str, str] = {
+    WELL_ROW: "well row, 0-based (A = 0), as OMERO Well.row",
+    WELL_COLUMN: "well column, 0-based (1 = 0), as OMERO Well.column",
+    WELL: "well label",
+    FIELD: "field (well sample), 0-based",
+    OBJECT: "object number as the analysis software wrote it",
+    Z: "z plane, 0-based",
+    T: "time point, 0-based",
+}
+
+# HDF5 keeps a table's compound type in one object-header message of at most 64 KiB; measured here
+# with PyTables 3.11: 600 columns of 36-byte names load, 800 fail ("Problems creating the table").
+# Each member costs its name (8-byte aligned) plus ~48 bytes; stay well under the limit.
+HEADER_BUDGET_BYTES = 40_000
+MAX_COLUMNS_PER_FILE = 500
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One OMERO.tables column. `source` is the model column it carries; None for an id column."""
+
+    name: str
+    kind: str  # OMERO column class without the Ice prefix, e.g. "DoubleColumn"
+    description: str
+    size: int = 0  # StringColumn: width in UTF-8 bytes (>= 1)
+    source: str | None = None
+
+    @property
+    def ice_type(self) -> str:
+        return ICE_PREFIX + self.kind
+
+
+def ascii_description(text: str) -> str:
+    """Descriptions must be ASCII (PyTables fails on anything else): `µm²` -> `um2`, rest escaped."""
+    text = text.replace("\u00b5", "u").replace("\u03bc", "u").replace("\u00b0", "deg")
+    folded = unicodedata.normalize("NFKD", text)
+    return folded.encode("ascii", "ignore" if folded.isascii() else "backslashreplace").decode("ascii")
+
+
+def legal_name(name: str, position: int) -> str:
+    """OMERO.tables column names: not empty, no leading `__` / `_v_`, no `/` (`\\` as populate_metadata)."""
+    name = str(name).strip().replace("/", "\\")
+    if not name:
+        name = f"column {position + 1}"
+    if name.startswith("__") or name.startswith("_v_"):
+        name = "col" + name
+    return name
+
+
+def column_kind(series: pd.Series) -> str:
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
+        if series.hasnans:
+            return "DoubleColumn"
+        return "BoolColumn"
+    if pd.api.types.is_integer_dtype(dtype):
+        if series.hasnans:  # nullable integers with gaps: NaN keeps the gap visible
+            return "DoubleColumn"
+        if dtype == np.uint64 and len(series) and int(series.max()) >= 2**63:
+            return "DoubleColumn"
+        return "LongColumn"
+    if pd.api.types.is_float_dtype(dtype):
+        return "DoubleColumn"
+    return "StringColumn"
+
+
+def _utf8(series: pd.Series) -> np.ndarray:
+    values = series.astype(object).where(series.notna(), "")
+    return np.array([str(v).encode("utf-8") for v in values], dtype=object)
+
+
+def string_size(series: pd.Series) -> int:
+    if not len(series):
+        return 1
+    return max(1, int(max(len(b) for b in _utf8(series))))
+
+
+def plan_columns(table: MeasurementTable) -> list[ColumnSpec]:
+    """Every column of the table in order: id columns, key columns, then measurements."""
+    specs: list[ColumnSpec] = []
+    used: set[str] = set()
+
+    def unique(name: str) -> str:
+        base, n = name, 2
+        while name in used:
+            name = f"{base} ({n})"
+            n += 1
+        used.add(name)
+        return name
+
+    for name, kind, desc in ID_COLUMNS[table.kind]:
+        specs.append(ColumnSpec(unique(name), kind, desc))
+    for i, col in enumerate(table.data.columns):
+        series = table.data[col]
+        kind = column_kind(series)
+        if col in KEY_DESCRIPTIONS:
+            desc = KEY_DESCRIPTIONS[col]
+        else:
+            desc = table.info(col).description()
+        size = string_size(series) if kind == "StringColumn" else 0
+        specs.append(ColumnSpec(unique(legal_name(col, i)), kind, ascii_description(desc), size, str(col)))
+    return specs
+
+
+def _header_cost(spec: ColumnSpec) -> int:
+    return (len(spec.name.encode("utf-8")) // 8 + 1) * 8 + 48
+
+
+def split_columns(specs: list[ColumnSpec]) -> list[list[ColumnSpec]]:
+    """Split a too-wide table into parts that each repeat the id and key columns.
+
+    Splitting (not a long format) keeps every column typed and every part a normal wide table that
+    OMERO.web can show; the manifest lists the parts, and each part's metadata names its siblings.
+    """
+    lead = [s for s in specs if s.source is None or s.source in KEY_DESCRIPTIONS]
+    rest = [s for s in specs if s not in lead]
+    lead_cost = sum(_header_cost(s) for s in lead)
+    parts: list[list[ColumnSpec]] = []
+    current: list[ColumnSpec] = []
+    cost = lead_cost
+    for spec in rest:
+        c = _header_cost(spec)
+        if current and (cost + c > HEADER_BUDGET_BYTES or len(lead) + len(current) >= MAX_COLUMNS_PER_FILE):
+            parts.append(lead + current)
+            current, cost = [], lead_cost
+        current.append(spec)
+        cost += c
+    parts.append(lead + current)
+    return parts
+
+
+def column_values(table: MeasurementTable, spec: ColumnSpec, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Values of one column for rows [start, stop), in the numpy type OMERO.tables stores."""
+    n = (len(table.data) if stop is None else stop) - start
+    if spec.source is None:
+        return np.full(n, UNKNOWN_ID, dtype=np.int64)
+    series = table.data[spec.source].iloc[start:stop]
+    if spec.kind == "StringColumn":
+        return _utf8(series).astype(f"S{spec.size}")
+    if spec.kind == "BoolColumn":
+        return series.to_numpy(dtype=bool)
+    if spec.kind == "LongColumn":
+        return series.to_numpy(dtype=np.int64)
+    return series.to_numpy(dtype=np.float64, na_value=np.nan)
