@@ -17,7 +17,6 @@ import argparse
 import os
 import subprocess
 import sys
-import sysconfig
 import tarfile
 import tempfile
 from pathlib import Path
@@ -60,10 +59,6 @@ ccompiler.CCompiler.compile = compile
 sys.argv = ["setup.py", "bdist_wheel", "--dist-dir", sys.argv[1]]
 runpy.run_path("setup.py", run_name="__main__")
 """
-
-
-def wheel_tag() -> str:
-    return f"cp{sys.version_info.major}{sys.version_info.minor}-{sysconfig.get_platform().replace('-', '_').replace('.', '_')}"
 
 
 def cached_wheel(cache: Path) -> Path | None:

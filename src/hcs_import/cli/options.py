@@ -16,7 +16,8 @@ from ..wells import parse_geometry
 def parse_options(func: Callable[..., Any]) -> Callable[..., Any]:
     decorators = [
         click.option("--format", "format_name", help="Format name (default: detected). See `hcs-import formats`."),
-        click.option("--plate-geometry", metavar="RxC", help="Plate rows x columns when no layout file says (e.g. 16x24)."),
+        click.option("--plate-geometry", metavar="RxC",
+                     help="Plate rows x columns when no layout file says (e.g. 16x24)."),
         click.option("--bad-values", type=click.Choice(["error", "nan"]), default="error", show_default=True,
                      help="A non-numeric value where a number belongs: stop with an error, or store NaN and count it."),
         click.option("--rois/--no-rois", default=True, show_default=True, help="Build per-object ROIs."),

@@ -13,6 +13,7 @@ Everything here is a pure function of the file: no OMERO, no output.
 
 from __future__ import annotations
 
+import itertools
 import math
 import mmap
 import os
@@ -249,7 +250,7 @@ def _ranges(mm: mmap.mmap, first: int, end: int, chunk: int) -> list[tuple[int, 
         bounds.append(m.start())
         pos = m.start() + chunk
     bounds.append(end)
-    return [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+    return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def _last_welldata_start(mm: mmap.mmap, first: int) -> int:

@@ -46,8 +46,9 @@ def write_xdce(path: Path, rows: int, cols: int, fields: int, name: str) -> None
         lines.append(f'      <Wavelength fusion_wave="false" imaging_mode="2-D"><ExcitationFilter name="{label}" '
                      f'wavelength="{ex}" /><EmissionFilter name="{label}" wavelength="{em}" /></Wavelength>')
     lines.append('    </Wavelengths>')
-    lines.append('    <ObjectiveCalibration magnification="20" numerical_aperture="0.45" objective_name="Nikon_20X_PlanFluor"'
-                 ' pixel_width="0.325" pixel_height="0.325" refractive_index="1" />')
+    lines.append('    <ObjectiveCalibration magnification="20" numerical_aperture="0.45" '
+                 'objective_name="Nikon_20X_PlanFluor" pixel_width="0.325" pixel_height="0.325"'
+                 ' refractive_index="1" />')
     lines.append(f'    <Fields number="{fields}">')
     for f in range(fields):
         lines.append(f'      <offset_point x="{f * 650.0}" y="0" index="{f}" />')
@@ -58,7 +59,7 @@ def write_xdce(path: Path, rows: int, cols: int, fields: int, name: str) -> None
     for r in range(rows):
         for c in range(cols):
             for f in range(fields):
-                for w, (label, ex, em) in enumerate(waves):
+                for w, (label, ex, _em) in enumerate(waves):
                     t += 1500
                     lines.append(
                         f'    <Image filename="{letters[r]} - {c + 1}(fld {f + 1} wv {ex} - {label}).tif" '

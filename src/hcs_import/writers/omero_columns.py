@@ -128,10 +128,7 @@ def plan_columns(table: MeasurementTable) -> list[ColumnSpec]:
     for i, col in enumerate(table.data.columns):
         series = table.data[col]
         kind = column_kind(series)
-        if col in KEY_DESCRIPTIONS:
-            desc = KEY_DESCRIPTIONS[col]
-        else:
-            desc = table.info(col).description()
+        desc = KEY_DESCRIPTIONS[col] if col in KEY_DESCRIPTIONS else table.info(col).description()
         size = string_size(series) if kind == "StringColumn" else 0
         specs.append(ColumnSpec(unique(legal_name(col, i)), kind, ascii_description(desc), size, str(col)))
     return specs
