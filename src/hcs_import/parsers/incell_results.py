@@ -313,6 +313,7 @@ def parse_results(path: Path, bad_values: str = "error", workers: int | None = N
         if first_match is None:
             raise InputError(path, None, "no <WellData> elements; expected InCell Investigator results")
         first = first_match.start()
+        xmlsafe.reject_entities(mm[:first], path)
         last_start = _last_welldata_start(mm, first)
         close = mm.find(_WELLDATA_END, last_start)
         end = close + len(_WELLDATA_END) if close >= 0 else mm.find(b">", last_start) + 1
