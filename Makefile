@@ -14,7 +14,7 @@ demo: setup
 	$(BIN)/hcs-import plate demo-plate --out demo-out
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff check src tests scripts $(wildcard benchmarks)
 
 test: lint
 	$(BIN)/python -m pytest
