@@ -1,0 +1,389 @@
+"""Upload one bundle to one OMERO Plate: ROIs, tables, annotations, links, raw source files.
+
+Safe to repeat: everything a run creates carries the source's provenance key (in FileAnnotation and ROI
+descriptions); a re-import finds what an earlier import of the same source created and deletes it only
+after the new objects are all saved. A failure midway deletes what this run created, so the server is
+left as it was. Nothing is created before every result row has resolved to a Well and an Image.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ..errors import HcsImportError
+from ..model import FIELD, WELL, WELL_COLUMN, WELL_ROW
+from ..writers.bundle import ROIS_FILE, read_manifest
+from ..writers.rois_file import read_rois
+from . import NS_BULK, NS_MEASUREMENT, NS_RAW, provenance_tag
+from .connect import OmeroError, ServerOptions, open_session, require_omero, service_factory
+from .resolve import PlateIds, find_plate_id, load_plate
+from .rois import ROI_BATCH, RoiPlan, batches, plan_rois, population_colours, save_rois
+from .tables import BATCH_BYTES, LocalTable, create_server_table, read_local_table, upload_file, upload_table_file
+
+Mode = Literal["server", "file"]
+Log = Callable[[str], None]
+
+PREVIOUS_ANNOTATIONS_QUERY = (
+    "select l.child.id, l.child.ns from PlateAnnotationLink l "
+    "where l.parent.id = :pid and l.child.description = :tag"
+)
+PREVIOUS_ROIS_QUERY = (
+    "select r.id from Roi r where r.description = :tag and r.image.id in "
+    "(select ws.image.id from WellSample ws where ws.well.plate.id = :pid)"
+)
+DELETE_TIMEOUT_S = 600.0
+
+
+class UploadError(HcsImportError):
+    """The upload could not be done; nothing this run created was left on the server."""
+
+
+@dataclass
+class TableUpload:
+    """One table as uploaded: where it is on the server and what it holds."""
+
+    name: str
+    kind: str
+    namespace: str
+    rows: int
+    columns: int
+    file_id: int = -1
+    annotation_id: int = -1
+
+
+@dataclass
+class UploadReport:
+    """What one upload did (or, for a dry run, would do). Counts are by OMERO type."""
+
+    plate_id: int
+    plate_name: str
+    mode: str
+    dry_run: bool
+    provenance_key: str
+    created: Counter[str] = field(default_factory=Counter)
+    deleted: dict[str, list[int]] = field(default_factory=dict)
+    tables: list[TableUpload] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def well_table(self) -> TableUpload | None:
+        return next((t for t in self.tables if t.kind == "wells"), None)
+
+    def lines(self) -> list[str]:
+        """Human summary, as the CLI prints it."""
+        verb = "would create" if self.dry_run else "created"
+        out = [f"Plate {self.plate_id} ({self.plate_name}): {self.mode}-side tables, provenance {self.provenance_key}"]
+        for t in self.tables:
+            where = "" if self.dry_run else f" -> FileAnnotation {t.annotation_id} (OriginalFile {t.file_id})"
+            out.append(f"  table {t.name}: {t.kind}, {t.rows} rows x {t.columns} columns, ns {t.namespace}{where}")
+        out.append(f"  {verb}: " + ", ".join(f"{n} {k}" for k, n in sorted(self.created.items())))
+        dverb = "would delete" if self.dry_run else "deleted"
+        if any(self.deleted.values()):
+            out.append(f"  {dverb} (previous import of this source): "
+                       + ", ".join(f"{len(v)} {k}" for k, v in sorted(self.deleted.items()) if v))
+        else:
+            out.append("  no previous import of this source on this plate")
+        out.extend(f"  warning: {w}" for w in self.warnings)
+        return out
+
+
+class _Created:
+    """Ids this run created, by type, for rollback."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, list[int]] = {}
+
+    def add(self, kind: str, ids: int | list[int]) -> None:
+        self.ids.setdefault(kind, []).extend([ids] if isinstance(ids, int) else ids)
+
+
+def _params(**values: Any) -> Any:
+    from omero.rtypes import rlong, rstring
+    from omero.sys import ParametersI
+
+    params = ParametersI()
+    for key, value in values.items():
+        params.add(key, rlong(value) if isinstance(value, int) else rstring(value))
+    return params
+
+
+def find_previous(query: Any, plate_id: int, tag: str) -> dict[str, list[int]]:
+    """What an earlier import of this source created on this plate: FileAnnotations and ROIs."""
+    annotations = query.projection(PREVIOUS_ANNOTATIONS_QUERY, _params(pid=plate_id, tag=tag))
+    rois = query.projection(PREVIOUS_ROIS_QUERY, _params(pid=plate_id, tag=tag))
+    return {
+        "FileAnnotation": sorted({int(r[0].getValue()) for r in annotations}),
+        "Roi": sorted({int(r[0].getValue()) for r in rois}),
+    }
+
+
+def delete_objects(sf: Any, targets: dict[str, list[int]], timeout: float = DELETE_TIMEOUT_S) -> None:
+    """Delete objects (and what OMERO deletes with them: shapes, links, annotation files) with Delete2."""
+    import omero.cmd
+
+    targets = {k: list(v) for k, v in targets.items() if v}
+    if not targets:
+        return
+    handle = sf.submit(omero.cmd.Delete2(targetObjects=targets))
+    try:
+        deadline = time.monotonic() + timeout
+        response = handle.getResponse()
+        while response is None:
+            if time.monotonic() > deadline:
+                raise OmeroError(f"deleting {sum(map(len, targets.values()))} objects timed out")
+            time.sleep(0.2)
+            response = handle.getResponse()
+        if isinstance(response, omero.cmd.ERR):
+            raise OmeroError(f"delete failed: {response.category} {response.name}")
+    finally:
+        handle.close()
+
+
+@contextmanager
+def _session(server: Any) -> Iterator[Any]:
+    if isinstance(server, ServerOptions):
+        with open_session(server) as client:
+            yield client.getSession()
+    else:
+        yield service_factory(server)
+
+
+def _labels(frame: pd.DataFrame, missing: np.ndarray, with_field: bool) -> list[str]:
+    sub = frame.loc[missing, [WELL, FIELD] if with_field else [WELL]].drop_duplicates()
+    if with_field:
+        return [f"{w} field {f + 1}" for w, f in zip(sub[WELL], sub[FIELD])]
+    return [str(w) for w in sub[WELL]]
+
+
+@dataclass
+class _Prepared:
+    """Everything resolved before the first object is created."""
+
+    entries: list[tuple[dict[str, Any], LocalTable, dict[str, np.ndarray]]]
+    roi_plans: list[tuple[RoiPlan, np.ndarray]]
+    missing: list[str]
+
+
+def _prepare(bundle: Path, manifest: dict[str, Any], plate: PlateIds) -> _Prepared:
+    missing: list[str] = []
+    entries = []
+    for entry in manifest["tables"]:
+        table = read_local_table(bundle / entry["path"])
+        frame = pd.DataFrame({k: table.data[k] for k in (WELL_ROW, WELL_COLUMN, WELL) if k in table.names})
+        if WELL in frame:
+            frame[WELL] = frame[WELL].map(lambda b: b.decode("utf-8") if isinstance(b, bytes) else b)
+        rows, cols = table.data[WELL_ROW].astype(np.int64), table.data[WELL_COLUMN].astype(np.int64)
+        ids: dict[str, np.ndarray] = {}
+        if "Well" in table.names:
+            ids["Well"], lost = plate.well_ids(rows, cols)
+            if lost.any():
+                missing += [f"{entry['path']}: well {w} has results but no Well in the Plate"
+                            for w in _labels(frame, lost, False)]
+        if "Image" in table.names:
+            frame[FIELD] = table.data[FIELD].astype(np.int64)
+            ids["Image"], lost = plate.image_ids(rows, cols, frame[FIELD].to_numpy())
+            if lost.any():
+                missing += [f"{entry['path']}: {w} has results but no Image"
+                            for w in _labels(frame, lost & ~(ids.get("Well", np.zeros(len(lost))) < 0), True)]
+        entries.append((entry, table, ids))
+    roi_plans = []
+    rois_path = bundle / manifest.get("rois", {}).get("path", ROIS_FILE)
+    if manifest.get("rois", {}).get("count", 0) and rois_path.exists():
+        rois = read_rois(rois_path)
+        image_ids, lost = plate.image_ids(rois[WELL_ROW].to_numpy(np.int64), rois[WELL_COLUMN].to_numpy(np.int64),
+                                          rois[FIELD].to_numpy(np.int64))
+        if lost.any():
+            n = int(lost.sum())
+            missing.append(f"{ROIS_FILE}: {n} shapes lie on fields with no Image")
+            rois, image_ids = rois[~lost].reset_index(drop=True), image_ids[~lost]
+        rois = rois.assign(_image=image_ids)
+        for plan in plan_rois(rois):
+            roi_plans.append((plan, plan.frame["_image"].to_numpy(np.int64)[plan.starts[:-1]]))
+    return _Prepared(entries, roi_plans, list(dict.fromkeys(missing)))
+
+
+def _namespace(kind: str) -> str:
+    return NS_MEASUREMENT if kind == "objects" else NS_BULK
+
+
+def _order(entries: list[Any]) -> list[Any]:
+    """Object tables, then field tables, then the per-well table last: OMERO.web tries the newest first."""
+    rank = {"objects": 0, "fields": 1, "wells": 2}
+    return sorted(entries, key=lambda e: rank.get(e[0]["kind"], 1))
+
+
+def upload_bundle(bundle: Path, server: ServerOptions | Any, *, plate_id: int | None = None,
+                  plate_name: str | None = None, dry_run: bool = False, mode: Mode = "server",
+                  sources: Path | None = None, allow_missing: bool = False, log: Log | None = None,
+                  batch_bytes: int = BATCH_BYTES, roi_batch: int = ROI_BATCH) -> UploadReport:
+    """Upload a bundle (DIR/<plate>/ with manifest.json) to a Plate, given by id or unique name.
+
+    `server` is ServerOptions (a session is opened and closed here) or an open session (omero.client,
+    BlitzGateway or ServiceFactory). `sources`: the plate folder the bundle was parsed from, so the raw
+    result files are attached too (skipped with a warning when None). `allow_missing`: write results
+    whose well or field has no image with id -1 instead of refusing (always reported).
+    """
+    require_omero()
+    started = time.perf_counter()
+    say = log or (lambda _: None)
+    if (plate_id is None) == (plate_name is None):
+        raise UploadError("give exactly one of plate_id / plate_name")
+    if mode not in ("server", "file"):
+        raise UploadError(f"mode must be 'server' or 'file', not {mode!r}")
+    manifest = read_manifest(bundle)
+    key = manifest["provenance"]["key"]
+    tag = provenance_tag(key)
+    with _session(server) as sf:
+        query = sf.getQueryService()
+        pid = plate_id if plate_id is not None else find_plate_id(query, str(plate_name))
+        plate = load_plate(query, pid)
+        say(f"Plate {pid} ({plate.name}): {len(plate.wells)} wells, {len(plate.images)} images")
+        prepared = _prepare(bundle, manifest, plate)
+        report = UploadReport(pid, plate.name, mode, dry_run, key)
+        if prepared.missing:
+            if not allow_missing:
+                shown = "; ".join(prepared.missing[:10])
+                more = f" (and {len(prepared.missing) - 10} more)" if len(prepared.missing) > 10 else ""
+                raise UploadError(f"Plate {pid}: results without images: {shown}{more}. "
+                                  "Check --plate-id, or use --allow-missing to store them with id -1")
+            report.warnings += prepared.missing
+        report.deleted = find_previous(query, pid, tag)
+        raw_files = _raw_files(manifest, sources, report)
+        _plan(report, prepared, raw_files)
+        if dry_run:
+            report.seconds = time.perf_counter() - started
+            return report
+        created = _Created()
+        try:
+            _execute(sf, report, prepared, plate, tag, mode, raw_files, created, say, batch_bytes, roi_batch)
+        except BaseException as exc:
+            say(f"upload failed ({type(exc).__name__}); deleting the {sum(map(len, created.ids.values()))} "
+                "objects this run created")
+            try:
+                delete_objects(sf, {k: created.ids.get(k, []) for k in ("Roi", "FileAnnotation", "OriginalFile")})
+            except Exception as cleanup:  # report both; the original failure matters most
+                raise UploadError(f"upload failed: {exc}; cleanup also failed: {cleanup}; objects left: "
+                                  f"{ {k: v[:20] for k, v in created.ids.items()} }") from exc
+            if isinstance(exc, HcsImportError):
+                raise
+            if isinstance(exc, Exception):
+                raise UploadError(f"upload to Plate {pid} failed and was rolled back: "
+                                  f"{type(exc).__name__}: {exc}") from exc
+            raise
+        delete_objects(sf, report.deleted)
+        report.seconds = time.perf_counter() - started
+        return report
+
+
+def _raw_files(manifest: dict[str, Any], sources: Path | None, report: UploadReport) -> list[Path]:
+    if sources is None:
+        if manifest.get("sources"):
+            report.warnings.append("source files not attached: the plate folder is unknown (pass it as sources)")
+        return []
+    files = []
+    for s in manifest.get("sources", []):
+        path = sources / s["path"]
+        if path.is_file():
+            files.append(path)
+        else:
+            report.warnings.append(f"source file {s['path']} not found under {sources}; not attached")
+    return files
+
+
+def _plan(report: UploadReport, prepared: _Prepared, raw_files: list[Path]) -> None:
+    """Fill the report with what the run will create (also the dry-run output)."""
+    c = report.created
+    for entry, table, _ in _order(prepared.entries):
+        report.tables.append(TableUpload(entry["path"], entry["kind"], _namespace(entry["kind"]), table.rows,
+                                         len(table.names)))
+    rois_by_pop = {plan.population: plan for plan, _ in prepared.roi_plans}
+    c["Roi"] = sum(p.count for p in rois_by_pop.values())
+    c["Shape"] = sum(len(p.frame) for p in rois_by_pop.values())
+    c["Table (OriginalFile OMERO.tables)"] = len(prepared.entries)
+    c["FileAnnotation"] = len(prepared.entries) + len(raw_files)
+    c["PlateAnnotationLink"] = len(prepared.entries) + len(raw_files)
+    c["OriginalFile (raw source)"] = len(raw_files)
+    c["RoiAnnotationLink"] = sum(rois_by_pop[e["population"]].count for e, _, _ in prepared.entries
+                                 if e["kind"] == "objects" and e["population"] in rois_by_pop)
+
+
+def _annotate(update: Any, plate_id: int, file_id: int, ns: str, tag: str, created: _Created) -> int:
+    """FileAnnotation on the file, linked to the Plate, in one save; returns the annotation id."""
+    from omero.model import FileAnnotationI, OriginalFileI, PlateAnnotationLinkI, PlateI
+    from omero.rtypes import rstring
+
+    ann = FileAnnotationI()
+    ann.ns = rstring(ns)
+    ann.description = rstring(tag)
+    ann.file = OriginalFileI(file_id, False)
+    link = PlateAnnotationLinkI()
+    link.parent = PlateI(plate_id, False)
+    link.child = ann
+    saved = update.saveAndReturnObject(link)
+    ann_id = int(saved.getChild().getId().getValue())
+    created.add("FileAnnotation", ann_id)
+    return ann_id
+
+
+def _link_rois(update: Any, roi_ids: np.ndarray, ann_id: int, batch: int) -> None:
+    """RoiAnnotationLinks: OMERO.insight's measurement tool finds tables through ROIs linked to them."""
+    from omero.model import FileAnnotationI, RoiAnnotationLinkI, RoiI
+
+    roi_ids = roi_ids[roi_ids >= 0]
+    for start, stop in batches(len(roi_ids), batch):
+        links = []
+        for rid in roi_ids[start:stop].tolist():
+            link = RoiAnnotationLinkI()
+            link.parent = RoiI(rid, False)
+            link.child = FileAnnotationI(ann_id, False)
+            links.append(link)
+        update.saveAndReturnIds(links)
+
+
+def _execute(sf: Any, report: UploadReport, prepared: _Prepared, plate: PlateIds, tag: str, mode: Mode,
+             raw_files: list[Path], created: _Created, say: Log, batch_bytes: int, roi_batch: int) -> None:
+    update = sf.getUpdateService()
+    colours = population_colours([p.population for p, _ in prepared.roi_plans])
+    roi_ids: dict[str, tuple[RoiPlan, np.ndarray]] = {}
+    for plan, image_ids in prepared.roi_plans:
+        say(f"saving {plan.count} ROIs of {plan.population}")
+        ids = save_rois(update, plan, image_ids, colours[plan.population], tag,
+                        lambda batch_ids: created.add("Roi", batch_ids), roi_batch)
+        roi_ids[plan.population] = (plan, ids)
+    track = created.add
+    with tempfile.TemporaryDirectory(prefix="hcs-import-") as tmp:
+        for (entry, table, ids), planned in zip(_order(prepared.entries), report.tables):
+            ids = dict(ids)
+            roi_for_rows = np.full(table.rows, -1, dtype=np.int64)
+            if entry["kind"] == "objects" and entry["population"] in roi_ids:
+                plan, rids = roi_ids[entry["population"]]
+                roi_for_rows[plan.table_rows] = rids
+            if "Roi" in table.names:
+                ids["Roi"] = roi_for_rows
+            name = f"{plate.name} {entry['path']}"
+            say(f"writing table {name} ({table.rows} rows, {mode}-side)")
+            if mode == "server":
+                file_id = create_server_table(sf, name, table, ids, track, batch_bytes)
+            else:
+                file_id = upload_table_file(sf, name, table, ids, Path(tmp), track)
+            planned.file_id = file_id
+            planned.annotation_id = _annotate(update, plate.plate_id, file_id, planned.namespace, tag, created)
+            if entry["kind"] == "objects":
+                _link_rois(update, roi_for_rows, planned.annotation_id, roi_batch)
+    for path in raw_files:
+        say(f"attaching {path.name}")
+        mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        file_id = upload_file(sf, path, path.name, mimetype, track, file_path="")
+        _annotate(update, plate.plate_id, file_id, NS_RAW, tag, created)
