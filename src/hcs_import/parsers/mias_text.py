@@ -1,0 +1,197 @@
+"""Delimited text tables with a free-form preamble: MIAS detail files and Columbus/Harmony exports.
+
+Both vendors write a few lines of analysis parameters, then a header line, then one row per object or
+well. This module finds line boundaries and field counts with numpy over the raw bytes (no Python
+object per line), lets pandas' C parser read the rows, and applies the project's bad-value policy:
+- a row with the wrong number of fields is an error naming its line ("error"), or is kept, padded with
+  NaN or cut to the header's width, and counted ("nan");
+- a value that is not a number in a numeric column is an error naming line and column, or NaN and
+  counted. A column in which no value at all is a number is a text column and kept as text.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..issues_log import WarningLog
+from .incell_results import SPECIAL_NUMBERS
+
+# Windows-made exports that are not UTF-8 are read as Windows-1252 (a superset of Latin-1's printable
+# characters: `µ`, `²`, `°` in column names are the usual reason a file is not ASCII).
+FALLBACK_ENCODING = "cp1252"
+# Spellings pandas' C parser must treat as missing (the C parser only knows exact strings).
+NA_SPELLINGS: tuple[str, ...] = tuple(
+    sorted({v for k, x in SPECIAL_NUMBERS.items() if x != x for v in (k, k.upper(), k.title())} | {"NaN", "-NaN"})
+)
+_UNIT = re.compile(r"^(?P<name>.*?)\s*\[(?P<unit>[^\[\]]*)\]\s*$")
+
+
+@dataclass(frozen=True)
+class Lines:
+    """Byte offsets of every line of a file (CR of a CRLF excluded) and its number of separators."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+    separators: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def text(self, data: bytes, i: int, encoding: str) -> str:
+        return data[self.starts[i] : self.ends[i]].decode(encoding, "replace")
+
+    def blank(self) -> np.ndarray:
+        return self.ends <= self.starts
+
+
+def split_lines(data: bytes, sep: bytes = b"\t") -> Lines:
+    buf = np.frombuffer(data, dtype=np.uint8)
+    nl = np.flatnonzero(buf == 0x0A)
+    starts = np.concatenate((np.zeros(1, dtype=np.int64), nl + 1)).astype(np.int64)
+    ends = np.concatenate((nl, np.array([len(buf)]))).astype(np.int64)
+    if len(starts) and starts[-1] >= len(buf):  # the empty "line" after a final newline
+        starts, ends = starts[:-1], ends[:-1]
+    has_cr = ends > starts
+    has_cr[has_cr] = buf[ends[has_cr] - 1] == 0x0D
+    ends = ends - has_cr.astype(np.int64)
+    seps = np.flatnonzero(buf == sep[0])
+    counts = np.searchsorted(seps, ends) - np.searchsorted(seps, starts)
+    return Lines(starts, ends, counts.astype(np.int64))
+
+
+def choose_encoding(data: bytes) -> str:
+    """UTF-8 (with or without BOM) when the bytes are valid UTF-8, else the Windows fallback."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return FALLBACK_ENCODING
+    return "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
+
+
+def split_unit(name: str) -> tuple[str, str | None]:
+    """`Nucleus Area [µm²]` -> (`Nucleus Area`, `µm²`); a name without brackets has no unit."""
+    m = _UNIT.match(name)
+    if not m or not m.group("unit").strip():
+        return name, None
+    return m.group("name"), m.group("unit").strip()
+
+
+def is_number(token: str) -> bool:
+    t = token.strip()
+    if not t:
+        return False
+    try:
+        float(t)
+    except ValueError:
+        return t.lower() in SPECIAL_NUMBERS and t != ""
+    return True
+
+
+@dataclass(frozen=True)
+class TextTable:
+    """Rows of one table: `frame` has one column per header field (numbers as int64/float64, text as
+    object); `lines` is the 1-based file line of each row, for messages."""
+
+    header: tuple[str, ...]
+    frame: pd.DataFrame
+    lines: np.ndarray
+    header_line: int
+
+
+def _convert(values: pd.Series, name: str, lines: np.ndarray, path: Path, bad_values: str,
+             warnings: WarningLog, numeric: bool) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return values.to_numpy()
+    text = values.astype(object)
+    present = text.notna().to_numpy()
+    as_str = text.where(text.notna(), "").astype(str).str.strip()
+    lowered = as_str.str.lower()
+    is_special = lowered.isin(list(SPECIAL_NUMBERS)).to_numpy() & present
+    parsed = pd.to_numeric(as_str.where(~is_special, "nan"), errors="coerce").to_numpy(dtype=np.float64)
+    if is_special.any():
+        parsed[is_special] = lowered[is_special].map(SPECIAL_NUMBERS).to_numpy(dtype=np.float64)
+    bad = present & np.isnan(parsed) & ~is_special & (as_str != "").to_numpy()
+    if not numeric and bad.sum() == present.sum() and present.any():
+        return text.to_numpy(dtype=object)  # a text column (e.g. a compound name): kept as text
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        if bad_values == "error":
+            raise InputError(path, f"line {int(lines[i])}, column {name!r}",
+                             f"value {as_str.iloc[i]!r} is not a number")
+        warnings.add(f"{path.name}: values that are not numbers stored as NaN",
+                     f"line {int(lines[i])}, column {name!r}: {as_str.iloc[i]!r}", int(bad.sum()))
+    return parsed
+
+
+def read_table(path: Path, data: bytes, lines: Lines, header_index: int, encoding: str, bad_values: str,
+               warnings: WarningLog, numeric: Collection[str] | None = None, all_numeric: bool = False,
+               sep: str = "\t") -> TextTable:
+    """Read the rows after line `header_index` (0-based) with the header's field names.
+
+    numeric: names that must be numbers (bad values are errors or counted NaN); other columns are
+    numeric when any value is a number, text when none is. all_numeric: every column must be numeric.
+    """
+    header = tuple(lines.text(data, header_index, encoding).split(sep))
+    width = len(header)
+    body = np.arange(header_index + 1, len(lines))
+    body = body[~lines.blank()[body]]
+    fields = lines.separators[body] + 1
+    row_lines = body + 1
+    short, long_ = fields < width, fields > width
+    if short.any() or long_.any():
+        first = int(np.flatnonzero(short | long_)[0])
+        if bad_values == "error":
+            raise InputError(path, f"line {int(row_lines[first])}",
+                             f"expected {width} {'tab' if sep == chr(9) else repr(sep)}-separated fields as in "
+                             f"the header on line {header_index + 1}, found {int(fields[first])}; "
+                             "the file may be truncated or garbled")
+        if short.any():
+            i = int(np.flatnonzero(short)[0])
+            warnings.add(f"{path.name}: rows with fewer fields than the header, missing values stored as NaN",
+                         f"line {int(row_lines[i])}", int(short.sum()))
+        if long_.any():
+            i = int(np.flatnonzero(long_)[0])
+            warnings.add(f"{path.name}: rows with more fields than the header, extra values ignored",
+                         f"line {int(row_lines[i])}", int(long_.sum()))
+    if len(body) == 0:
+        frame = pd.DataFrame({i: pd.Series(dtype=np.float64) for i in range(width)})
+    else:
+        start = int(lines.starts[header_index + 1])
+        kwargs = {
+            "sep": sep,
+            "header": None,
+            "names": list(range(width)),
+            "quoting": csv.QUOTE_NONE,
+            "keep_default_na": False,
+            "na_values": ["", *NA_SPELLINGS],
+            "skip_blank_lines": True,
+            "encoding": encoding,
+        }
+        source = io.BytesIO(data[start:])
+        try:
+            if long_.any():
+                frame = pd.read_csv(source, engine="python", on_bad_lines=lambda f: f[:width], **kwargs)
+            else:
+                frame = pd.read_csv(source, engine="c", **kwargs)
+        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+            raise InputError(path, f"after line {header_index + 1}", f"cannot be read as a table: {exc}") from None
+        if len(frame) != len(body):
+            raise InputError(path, f"after line {header_index + 1}",
+                             f"read {len(frame)} rows but the file has {len(body)} non-empty lines; "
+                             "the file may be garbled")
+    wanted = set(numeric or ())
+    columns = {}
+    for i, name in enumerate(header):
+        columns[i] = _convert(frame[i], name or f"column {i + 1}", row_lines, path, bad_values, warnings,
+                              all_numeric or name.strip() in wanted)
+    out = pd.DataFrame(columns, copy=False)
+    return TextTable(header, out, row_lines, header_index + 1)
