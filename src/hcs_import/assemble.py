@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .errors import InputError
 from .issues_log import WarningLog
 from .model import (
     FIELD,
@@ -115,8 +116,6 @@ def finish(
             if bad.any():
                 i = int(np.flatnonzero(bad.to_numpy())[0])
                 r, c = int(t.data[WELL_ROW].iloc[i]), int(t.data[WELL_COLUMN].iloc[i])
-                from .errors import InputError
-
                 raise InputError(root, f"table {t.name!r}",
                                  f"well row {r + 1}, column {c + 1} lies outside the "
                                  f"{plate.rows}x{plate.columns} plate")
