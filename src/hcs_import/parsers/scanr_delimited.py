@@ -186,7 +186,8 @@ def _coerce(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Text values -> float64 (special spellings mapped) and a mask of values that are not numbers."""
     obj = values.astype(object)
     present = obj.notna().to_numpy()
-    numbers = pd.to_numeric(obj.where(present, None), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    numbers = pd.to_numeric(obj.where(present, None), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan,
+                                                                              copy=True)
     failed = present & np.isnan(numbers)
     if failed.any():
         idx = np.flatnonzero(failed)
