@@ -206,7 +206,7 @@ def _group_table(name: str, group: list[ParsedDetail], run: Run, plate: Plate, e
     infos: dict[str, ColumnInfo] = {}
     for i, col in enumerate(names):
         measurements[col] = data[i].to_numpy()
-        infos[col] = ColumnInfo(col, split_unit(col)[1])
+        infos[col] = ColumnInfo(*split_unit(col))
     mode = np.concatenate(modes) if modes else np.zeros(0)
     if np.isfinite(mode).any():
         target = MODE_COLUMN if MODE_COLUMN not in measurements else f"{MODE_COLUMN} (file name)"
