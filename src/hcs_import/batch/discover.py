@@ -2,15 +2,14 @@
 
 A plate folder is a folder that some registered parser detects. Detection is not always local: a
 parser may look a few levels down (InCell finds results one or two folders below the `.xdce`), so a
-folder holding several plates can itself be "detected". The rules, top-down:
+folder holding several plates can itself be "detected". The rules, top-down, for a folder some parser detects:
 
-- a detected folder with no detected sub-folder is a plate;
-- a detected folder with two or more detected sub-folders is a container: its sub-folders are searched;
-- a sub-folder counts as detected only if it is also detected on its own, without its parent (a MIAS
-  `results/` folder is recognised through its parent plate folder: it is part of that plate);
-- a detected folder with exactly one detected sub-folder is a plate when its own files (those directly
-  in it, without the sub-folders) are recognised as a plate, else a container. This tells
-  `plate/{plate.xdce, results/analysis.xml}` (one plate) from `screen/plate1/...` (a container).
+- if its own files (those directly in it, looked at without its sub-folders) are detected, it is a plate
+  (`plate/{plate.xdce, results/analysis.xml}` is one plate, however many analysis folders it has);
+- else, if some sub-folder is detected on its own, it is a container and its sub-folders are searched
+  (`screen/plate1/...`). "On its own" means without its parent (a link to it in a scratch folder): a
+  MIAS `results/` folder is recognised only through its parent plate folder, so it is part of that plate;
+- else it is a plate whose detection needs its sub-folders (results only in `results/`, ScanR `data/`).
 
 We never descend into a plate folder, never follow a symlink that leads out of ROOT, visit each real
 folder once (symlink loops, two links to one plate), and skip hidden folders and the output folder.
@@ -38,7 +37,8 @@ class Found:
 
 
 def _inside(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
+    p, r = str(path), str(root)
+    return p == r or p.startswith(r.rstrip(os.sep) + os.sep)
 
 
 def _detect(path: Path, parsers: Iterable[FormatParser]) -> FormatParser | None:
@@ -67,7 +67,7 @@ def _own_files_detected(folder: Path, parsers: Iterable[FormatParser]) -> Format
         view.mkdir()
         for entry in os.scandir(folder):
             if entry.is_file():
-                (view / entry.name).symlink_to(entry.path)
+                (view / entry.name).symlink_to(os.path.abspath(entry.path))
         return _detect(view, parsers)
 
 
@@ -110,22 +110,19 @@ class Walker:
         if real in self._seen or any(_inside(real, p) for p in self._plates):
             return  # a second way into a folder already visited, or into a plate already found
         self._seen.add(real)
-        subs = self.subfolders(folder)
-        parser = self.detect(folder)
-        if parser is not None:
-            detected = [s for s in subs if self.detect(s) is not None and _alone_detected(s, self.parsers)]
-            if not detected:
+        if self.detect(folder) is not None:
+            own = _own_files_detected(folder, self.parsers)
+            if own is None and not any(self._independent(s) for s in self.subfolders(folder)):
+                own = self.detect(folder)  # a plate whose detection needs its sub-folders (results/, data/)
+            if own is not None:
                 self._plates.append(real)
-                yield Found(folder, real, parser.name)
+                yield Found(folder, real, own.name)
                 return
-            if len(detected) == 1:
-                own = _own_files_detected(folder, self.parsers)
-                if own is not None:
-                    self._plates.append(real)
-                    yield Found(folder, real, own.name)
-                    return
-        for sub in subs:
+        for sub in self.subfolders(folder):
             yield from self.walk(sub)
+
+    def _independent(self, sub: Path) -> bool:
+        return self.detect(sub) is not None and _alone_detected(sub, self.parsers) is not None
 
 
 def discover(root: Path, skip: Iterable[Path] = (), formats: Iterable[str] | None = None) -> list[Found]:
