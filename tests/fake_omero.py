@@ -1,0 +1,458 @@
+"""An in-memory OMERO server for tests: real omero-py model objects, rtypes and table columns; fake services.
+
+It enforces what the real server enforces and a test can trip over: ids assigned on save, references
+(unloaded objects) must exist, annotation links are unique and point at existing objects, a table is
+initialized once and every addData sends the same columns (names, classes, order) with equal lengths,
+StringColumn values fit their size in UTF-8 bytes, table metadata holds str / long / double only.
+Every call is recorded in `server.calls` as (service.method, summary) so tests can check what was sent.
+Queries are matched against the exact HQL the uploader sends: an unexpected query fails the test.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import omero
+import omero.clients
+import omero.cmd
+import omero.columns
+import omero.grid
+from omero.model import ImageI, OriginalFileI, PlateI, WellI, WellSampleI
+from omero.rtypes import rint, rlong, rstring, unwrap
+
+from hcs_import.omero.resolve import PLATE_BY_NAME_QUERY, PLATE_QUERY
+from hcs_import.omero.upload import PREVIOUS_ANNOTATIONS_QUERY, PREVIOUS_ROIS_QUERY
+
+SHAPES = ("Point", "Ellipse", "Rectangle", "Polygon", "Mask", "Line", "Label", "Polyline")
+INT32 = (-(2**31), 2**31 - 1)
+
+
+def kind(obj: Any) -> str:
+    name = type(obj).__name__
+    return name[:-1] if name.endswith("I") else name
+
+
+def oid(obj: Any) -> int | None:
+    return None if obj is None or obj.getId() is None else int(obj.getId().getValue())
+
+
+class InjectedFailure(omero.InternalException):
+    """Raised where a test asked the fake to fail."""
+
+
+@dataclass
+class FakeTable:
+    server: FakeServer
+    file: Any
+    columns: list[Any] | None = None
+    batches: list[int] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    closed: bool = False
+
+    def _check(self, cols: list[Any], initializing: bool) -> None:
+        names = [c.name for c in cols]
+        if len(set(names)) != len(names):
+            raise omero.ApiUsageException(None, None, f"duplicate column names {names}")
+        for c in cols:
+            if not isinstance(c, omero.grid.Column):
+                raise omero.ApiUsageException(None, None, f"not a column: {c!r}")
+            if not c.name or c.name.startswith("__") or c.name.startswith("_v_") or "/" in c.name:
+                raise omero.ApiUsageException(None, None, f"illegal column name {c.name!r}")
+            if isinstance(c, omero.grid.StringColumn) and c.size < 1:
+                raise omero.ApiUsageException(None, None, f"{c.name}: string size {c.size}")
+            if initializing and c.values:
+                raise omero.ApiUsageException(None, None, "initialize() takes empty columns")
+
+    def initialize(self, cols: list[Any], current: Any = None) -> None:
+        self.server.record("table.initialize", [(type(c).__name__, c.name) for c in cols])
+        if self.columns is not None:
+            raise omero.ApiUsageException(None, None, "table already initialized")
+        self._check(cols, True)
+        self.columns = [type(c)(c.name, c.description, *([c.size] if hasattr(c, "size") else []), [])
+                        for c in cols]
+
+    def addData(self, cols: list[Any], current: Any = None) -> None:
+        self.server.maybe_fail("table.addData")
+        lengths = {len(c.values) for c in cols}
+        self.server.record("table.addData", (len(cols), sorted(lengths)))
+        if self.columns is None:
+            raise omero.ApiUsageException(None, None, "table not initialized")
+        self._check(cols, False)
+        if [(type(c), c.name) for c in cols] != [(type(c), c.name) for c in self.columns]:
+            raise omero.ValidationException(None, None, "columns differ from initialize()")
+        if len(lengths) != 1:
+            raise omero.ValidationException(None, None, f"columns of unequal length {lengths}")
+        for mine, c in zip(self.columns, cols):
+            if isinstance(c, omero.grid.StringColumn):
+                if c.size != mine.size:
+                    raise omero.ValidationException(None, None, f"{c.name}: size {c.size} != {mine.size}")
+                for v in c.values:
+                    if not isinstance(v, str) or len(v.encode("utf-8")) > c.size:
+                        raise omero.ValidationException(None, None, f"{c.name}: {v!r} exceeds {c.size} bytes")
+            elif isinstance(c, omero.grid.DoubleColumn):
+                if not all(isinstance(v, float) for v in c.values):
+                    raise omero.ValidationException(None, None, f"{c.name}: non-float value")
+            elif isinstance(c, omero.grid.BoolColumn):
+                if not all(isinstance(v, bool) for v in c.values):
+                    raise omero.ValidationException(None, None, f"{c.name}: non-bool value")
+            elif not all(isinstance(v, int) and not isinstance(v, bool) for v in c.values):
+                raise omero.ValidationException(None, None, f"{c.name}: non-integer value")
+            mine.values.extend(c.values)
+        self.batches.append(lengths.pop())
+
+    def setAllMetadata(self, values: dict[str, Any], current: Any = None) -> None:
+        self.server.record("table.setAllMetadata", sorted(values))
+        for k, v in values.items():
+            if k.startswith("__") or not isinstance(v, (omero.RString, omero.RLong, omero.RDouble, omero.RInt)):
+                raise omero.ApiUsageException(None, None, f"metadata {k!r}: {type(v).__name__}")
+        self.metadata.update({k: unwrap(v) for k, v in values.items()})
+
+    def getOriginalFile(self, current: Any = None) -> Any:
+        return self.file
+
+    def getNumberOfRows(self, current: Any = None) -> int:
+        return len(self.columns[0].values) if self.columns else 0
+
+    def close(self, current: Any = None) -> None:
+        self.closed = True
+
+    def values(self) -> dict[str, list[Any]]:
+        return {c.name: list(c.values) for c in self.columns or []}
+
+    def types(self) -> dict[str, str]:
+        return {c.name: type(c).__name__ for c in self.columns or []}
+
+
+class _Handle:
+    def __init__(self, response: Any) -> None:
+        self.response = response
+        self.closed = False
+
+    def getResponse(self, current: Any = None) -> Any:
+        return self.response
+
+    def close(self, current: Any = None) -> None:
+        self.closed = True
+
+
+class FakeServer:
+    """The store plus the services; `sf()` is the ServiceFactory the uploader talks to."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[int, Any]] = {}
+        self.ids = itertools.count(1)
+        self.calls: list[tuple[str, Any]] = []
+        self.tables: dict[int, FakeTable] = {}
+        self.file_bytes: dict[int, bytearray] = {}
+        self.failures: dict[str, int] = {}  # method -> fail on its n-th call (1-based)
+        self.counts: dict[str, int] = {}
+        self.link_keys: set[tuple[str, int, int]] = set()  # (link type, parent id, child id)
+        self.index: dict[tuple[int, ...], int] = {}  # (plate, row, col[, field]) -> Well / Image id
+
+    # bookkeeping -------------------------------------------------------------------------------------
+    def record(self, name: str, summary: Any) -> None:
+        self.calls.append((name, summary))
+
+    def calls_to(self, name: str) -> list[Any]:
+        return [s for n, s in self.calls if n == name]
+
+    def fail_on(self, method: str, nth: int = 1) -> None:
+        self.failures[method] = nth
+
+    def maybe_fail(self, method: str) -> None:
+        self.counts[method] = self.counts.get(method, 0) + 1
+        if self.failures.get(method) == self.counts[method]:
+            raise InjectedFailure(None, None, f"injected failure in {method}")
+
+    def new_id(self) -> int:
+        return next(self.ids)
+
+    def put(self, obj: Any) -> int:
+        i = self.new_id()
+        obj.setId(rlong(i))
+        self.objects.setdefault(kind(obj), {})[i] = obj
+        return i
+
+    def all(self, k: str) -> dict[int, Any]:
+        return self.objects.get(k, {})
+
+    def exists(self, k: str, i: int) -> bool:
+        if k == "Annotation":
+            return any(i in self.all(x) for x in ("FileAnnotation",))
+        return i in self.all(k)
+
+    def counts_by_type(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self.objects.items() if v}
+
+    # fixtures -----------------------------------------------------------------------------------------
+    def add_plate(self, name: str, rows: int, cols: int, fields: int,
+                  without: set[tuple[int, int, int]] = frozenset()) -> Any:
+        """A loaded Plate -> Wells -> WellSamples -> Images graph; `without`: (row, col, field) with no image."""
+        plate = PlateI()
+        plate.name = rstring(name)
+        self.put(plate)
+        for r in range(rows):
+            for c in range(cols):
+                well = WellI()
+                well.row, well.column = rint(r), rint(c)
+                well.plate = plate
+                self.index[(oid(plate), r, c)] = self.put(well)
+                plate.addWell(well)
+                for f in range(fields):
+                    if (r, c, f) in without:
+                        continue
+                    image = ImageI()
+                    image.name = rstring(f"{name} {r}-{c}-{f}")
+                    self.index[(oid(plate), r, c, f)] = self.put(image)
+                    sample = WellSampleI()
+                    sample.image = image
+                    self.put(sample)
+                    well.addWellSample(sample)
+        return plate
+
+    def image_id(self, plate: Any, row: int, col: int, field_: int) -> int:
+        return self.index[(oid(plate), row, col, field_)]
+
+    def well_id(self, plate: Any, row: int, col: int) -> int:
+        return self.index[(oid(plate), row, col)]
+
+    def links(self, k: str, child: int | None = None, parent: int | None = None) -> list[Any]:
+        return [lk for lk in self.all(k).values()
+                if (child is None or oid(lk.getChild()) == child) and (parent is None or oid(lk.getParent()) == parent)]
+
+    def served_table(self, file_id: int) -> Any:
+        """A file-mode table read back through omero-py's HdfStorage, as the server would open it."""
+        from omero_reader import read_table
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "t.h5"
+            path.write_bytes(bytes(self.file_bytes[file_id]))
+            return read_table(path)
+
+    # saving ---------------------------------------------------------------------------------------------
+    def _reference(self, obj: Any) -> int:
+        i = oid(obj)
+        if i is None or not self.exists(kind(obj), i):
+            raise omero.ValidationException(None, None, f"{kind(obj)}:{i} does not exist")
+        return i
+
+    def _save(self, obj: Any) -> Any:
+        k = kind(obj)
+        if obj.getId() is not None:
+            if obj.isLoaded():
+                raise omero.ApiUsageException(None, None, f"{k}:{oid(obj)}: the fake only creates objects")
+            self._reference(obj)
+            return obj
+        if k == "Roi":
+            if obj.getImage() is None:
+                raise omero.ValidationException(None, None, "Roi without image")
+            self._reference(obj.getImage())
+            self.put(obj)
+            for shape in obj.copyShapes():
+                if kind(shape) not in SHAPES:
+                    raise omero.ValidationException(None, None, f"unknown shape {kind(shape)}")
+                colour = unwrap(shape.getStrokeColor())
+                if colour is not None and not (INT32[0] <= colour <= INT32[1]):
+                    raise omero.ValidationException(None, None, f"strokeColor {colour} is not an int32")
+                i = self.new_id()
+                shape.setId(rlong(i))
+                self.objects.setdefault("Shape", {})[i] = shape
+        elif k == "FileAnnotation":
+            if obj.getFile() is None:
+                raise omero.ValidationException(None, None, "FileAnnotation without file")
+            self._reference(obj.getFile())
+            self.put(obj)
+        elif k == "OriginalFile":
+            if obj.getName() is None or obj.getPath() is None:
+                raise omero.ValidationException(None, None, "OriginalFile needs name and path")
+            self.put(obj)
+        elif k.endswith("AnnotationLink"):
+            parent = self._save(obj.getParent())
+            child = self._save(obj.getChild())
+            if kind(parent) != k[: -len("AnnotationLink")] or kind(child) != "FileAnnotation":
+                raise omero.ValidationException(None, None, f"{k}: {kind(parent)} -> {kind(child)}")
+            key = (k, oid(parent), oid(child))
+            if key in self.link_keys:
+                raise omero.ValidationException(None, None, f"duplicate {k} {oid(parent)} -> {oid(child)}")
+            self.link_keys.add(key)
+            self.put(obj)
+        else:
+            raise omero.ApiUsageException(None, None, f"the fake does not save {k}")
+        return obj
+
+    # deleting -------------------------------------------------------------------------------------------
+    def delete(self, targets: dict[str, list[int]]) -> None:
+        """Delete2 as OMERO's graph policy does it: ROIs with their shapes and annotation links,
+        FileAnnotations with their links and files, OriginalFiles with the annotations on them."""
+        unknown = set(targets) - {"Roi", "FileAnnotation", "OriginalFile"}
+        if unknown:
+            raise omero.ApiUsageException(None, None, f"fake cannot delete {sorted(unknown)}")
+        files = set(targets.get("OriginalFile", []))
+        anns = set(targets.get("FileAnnotation", []))
+        anns |= {i for i, a in self.all("FileAnnotation").items() if oid(a.getFile()) in files}
+        rois = set(targets.get("Roi", []))
+        for i in rois & set(self.all("Roi")):
+            for s in self.all("Roi").pop(i).copyShapes():
+                self.all("Shape").pop(oid(s), None)
+        for i in anns & set(self.all("FileAnnotation")):
+            files.add(oid(self.all("FileAnnotation").pop(i).getFile()))
+        for lk_kind in ("PlateAnnotationLink", "RoiAnnotationLink"):
+            links = self.all(lk_kind)
+            for i in [i for i, lk in links.items() if oid(lk.getChild()) in anns or
+                      (lk_kind == "RoiAnnotationLink" and oid(lk.getParent()) in rois)]:
+                lk = links.pop(i)
+                self.link_keys.discard((lk_kind, oid(lk.getParent()), oid(lk.getChild())))
+        for i in files:
+            self._delete_file(i)
+
+    def _delete_file(self, i: int | None) -> None:
+        if i is not None:
+            self.all("OriginalFile").pop(i, None)
+            self.tables.pop(i, None)
+            self.file_bytes.pop(i, None)
+
+    def sf(self) -> FakeSession:
+        return FakeSession(self)
+
+
+class FakeQuery:
+    def __init__(self, server: FakeServer) -> None:
+        self.s = server
+
+    def findAllByQuery(self, hql: str, params: Any, ctx: Any = None) -> list[Any]:
+        self.s.record("query.findAllByQuery", (hql, {k: unwrap(v) for k, v in params.map.items()}))
+        if hql != PLATE_QUERY:
+            raise AssertionError(f"unexpected query {hql!r}")
+        plate = self.s.all("Plate").get(unwrap(params.map["pid"]))
+        return [plate] if plate is not None else []
+
+    def projection(self, hql: str, params: Any, ctx: Any = None) -> list[list[Any]]:
+        p = {k: unwrap(v) for k, v in params.map.items()}
+        self.s.record("query.projection", (hql, p))
+        if hql == PLATE_BY_NAME_QUERY:
+            return [[rlong(i)] for i, pl in sorted(self.s.all("Plate").items()) if unwrap(pl.name) == p["name"]]
+        if hql == PREVIOUS_ANNOTATIONS_QUERY:
+            return [[rlong(oid(lk.getChild())), rstring(unwrap(self.s.all("FileAnnotation")[oid(lk.getChild())].ns))]
+                    for lk in self.s.links("PlateAnnotationLink", parent=p["pid"])
+                    if unwrap(self.s.all("FileAnnotation")[oid(lk.getChild())].description) == p["tag"]]
+        if hql == PREVIOUS_ROIS_QUERY:
+            plate = self.s.all("Plate")[p["pid"]]
+            images = {oid(ws.getImage()) for w in plate.copyWells() for ws in w.copyWellSamples()}
+            return [[rlong(i)] for i, r in self.s.all("Roi").items()
+                    if unwrap(r.description) == p["tag"] and oid(r.getImage()) in images]
+        raise AssertionError(f"unexpected query {hql!r}")
+
+
+class FakeUpdate:
+    def __init__(self, server: FakeServer) -> None:
+        self.s = server
+
+    def saveAndReturnObject(self, obj: Any, ctx: Any = None) -> Any:
+        self.s.maybe_fail("update.saveAndReturnObject")
+        self.s.record("update.saveAndReturnObject", kind(obj))
+        return self.s._save(obj)
+
+    def saveAndReturnIds(self, objs: list[Any], ctx: Any = None) -> list[int]:
+        self.s.maybe_fail("update.saveAndReturnIds")
+        self.s.record("update.saveAndReturnIds", (kind(objs[0]) if objs else None, len(objs)))
+        return [oid(self.s._save(o)) for o in objs]
+
+    def saveAndReturnArray(self, objs: list[Any], ctx: Any = None) -> list[Any]:
+        self.s.record("update.saveAndReturnArray", len(objs))
+        return [self.s._save(o) for o in objs]
+
+
+class FakeResources:
+    def __init__(self, server: FakeServer) -> None:
+        self.s = server
+
+    def repositories(self) -> Any:
+        return omero.grid.RepositoryMap([OriginalFileI(9999, False)], [None])
+
+    def newTable(self, repo: int, name: str) -> FakeTable:
+        self.s.record("sharedResources.newTable", (repo, name))
+        f = OriginalFileI()
+        f.name, f.path, f.mimetype = rstring(name), rstring("/"), rstring("OMERO.tables")
+        i = self.s.put(f)
+        table = FakeTable(self.s, f)
+        self.s.tables[i] = table
+        return table
+
+    def openTable(self, f: Any) -> FakeTable | None:
+        return self.s.tables.get(oid(f))
+
+
+class FakeRawFileStore:
+    def __init__(self, server: FakeServer) -> None:
+        self.s = server
+        self.file_id: int | None = None
+
+    def setFileId(self, i: int) -> None:
+        if i not in self.s.all("OriginalFile"):
+            raise omero.SecurityViolation(None, None, f"OriginalFile:{i} not found")
+        self.file_id = i
+        self.s.file_bytes[i] = bytearray()
+
+    def write(self, data: bytes, offset: int, length: int) -> None:
+        buf = self.s.file_bytes[self.file_id]
+        if offset != len(buf) or length != len(data):
+            raise omero.ApiUsageException(None, None, "non-sequential write")
+        buf.extend(data)
+
+    def save(self) -> Any:
+        self.s.record("rawFileStore.save", (self.file_id, len(self.s.file_bytes[self.file_id])))
+        return self.s.all("OriginalFile")[self.file_id]
+
+    def close(self) -> None:
+        pass
+
+
+class FakeSession:
+    """The ServiceFactory: only the services the uploader uses."""
+
+    def __init__(self, server: FakeServer) -> None:
+        self.server = server
+
+    def getQueryService(self) -> FakeQuery:
+        return FakeQuery(self.server)
+
+    def getUpdateService(self) -> FakeUpdate:
+        return FakeUpdate(self.server)
+
+    def sharedResources(self) -> FakeResources:
+        return FakeResources(self.server)
+
+    def createRawFileStore(self) -> FakeRawFileStore:
+        return FakeRawFileStore(self.server)
+
+    def submit(self, request: Any) -> _Handle:
+        self.server.record("submit", (type(request).__name__, {k: sorted(v) for k, v in request.targetObjects.items()}))
+        if not isinstance(request, omero.cmd.Delete2):
+            raise omero.ApiUsageException(None, None, f"fake cannot run {type(request).__name__}")
+        self.server.delete(request.targetObjects)
+        return _Handle(omero.cmd.OK())
+
+
+class FakeClient:
+    """Stands in for omero.client where code wants one (getSession / closeSession)."""
+
+    def __init__(self, server: FakeServer) -> None:
+        self.server = server
+        self.closed = False
+
+    def getSession(self) -> FakeSession:
+        return self.server.sf()
+
+    def createSession(self, *args: Any) -> FakeSession:
+        return self.server.sf()
+
+    def closeSession(self) -> None:
+        self.closed = True
+
+
+Factory = Callable[[], FakeServer]

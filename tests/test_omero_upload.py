@@ -1,0 +1,186 @@
+"""upload_bundle against the in-memory fake server: exact objects, links, namespaces and column values."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from omero.rtypes import unwrap
+
+from fake_omero import FakeServer, oid
+from hcs_import.omero import NS_BULK, NS_MEASUREMENT, NS_RAW, provenance_tag
+from hcs_import.omero.connect import OmeroError
+from hcs_import.omero.resolve import PLATE_QUERY
+from hcs_import.omero.upload import UploadError, upload_bundle
+from hcs_import.parsers.base import ParseOptions, SynthSpec
+from hcs_import.pipeline import import_plate
+from hcs_import.synth.incell import write_incell_plate
+
+
+@pytest.fixture(scope="module")
+def plate96(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A synthetic 96-well InCell plate (2 fields, ~5 objects per field) and its bundle."""
+    root = tmp_path_factory.mktemp("plate96")
+    src = write_incell_plate(root / "src", SynthSpec(wells=96, fields=2, objects=5))
+    result = import_plate(src, root / "out", ParseOptions())
+    return src, result.bundle
+
+
+@pytest.fixture
+def server() -> FakeServer:
+    return FakeServer()
+
+
+def manifest(bundle: Path) -> dict:
+    return json.loads((bundle / "manifest.json").read_text())
+
+
+def test_server_mode_creates_linked_tables_and_rois(plate96: tuple[Path, Path], server: FakeServer) -> None:
+    src, bundle = plate96
+    plate = server.add_plate("P1", 8, 12, 2)
+    m = manifest(bundle)
+    report = upload_bundle(bundle, server.sf(), plate_id=oid(plate), sources=src, batch_bytes=20_000)
+
+    # One query loads the whole plate.
+    assert [c[0] for c in server.calls_to("query.findAllByQuery")] == [PLATE_QUERY]
+
+    tag = provenance_tag(m["provenance"]["key"])
+    objects = {t["population"]: t for t in m["tables"] if t["kind"] == "objects"}
+    n_objects = sum(t["rows"] for t in objects.values())
+    assert server.counts_by_type()["Roi"] == n_objects == m["rois"]["count"]
+    assert server.counts_by_type()["Shape"] == m["rois"]["count"]
+    anns = server.all("FileAnnotation")
+    by_ns: dict[str, list] = {}
+    for a in anns.values():
+        by_ns.setdefault(unwrap(a.ns), []).append(a)
+        assert unwrap(a.description) == tag
+    assert len(by_ns[NS_MEASUREMENT]) == len(objects)
+    assert len(by_ns[NS_BULK]) == 1
+    assert len(by_ns[NS_RAW]) == len(m["sources"])
+    # Every FileAnnotation hangs off the Plate.
+    for a in anns.values():
+        assert [oid(lk.getParent()) for lk in server.links("PlateAnnotationLink", child=oid(a))] == [oid(plate)]
+
+    # Per-well table: "Well" WellColumn with the plate's Well ids, one row per well.
+    wells = server.tables[oid(by_ns[NS_BULK][0].getFile())]
+    v, types = wells.values(), wells.types()
+    assert next(iter(v)) == "Well" and types["Well"] == "WellColumn"
+    expected = [server.well_id(plate, r, c) for r, c in zip(v["well_row"], v["well_column"])]
+    assert v["Well"] == expected and len(set(expected)) == 96
+    assert wells.metadata["hcs_import.provenance_key"] == m["provenance"]["key"]
+    assert wells.metadata["hcs_import.parser"] == m["provenance"]["parser"]
+    assert json.loads(wells.metadata["hcs_import.sources"])[0]["sha256"] == m["sources"][0]["sha256"]
+
+    # Per-object tables: Image and Roi filled, each Roi on that row's Image, ROI linked to the table.
+    colours = set()
+    for ann in by_ns[NS_MEASUREMENT]:
+        table = server.tables[oid(ann.getFile())]
+        v, types = table.values(), table.types()
+        assert (types["Image"], types["Roi"], types["Well"]) == ("ImageColumn", "RoiColumn", "WellColumn")
+        assert len(table.batches) > 1 and sum(table.batches) == len(v["Roi"])  # batched addData
+        assert v["Image"] == [server.image_id(plate, r, c, f)
+                              for r, c, f in zip(v["well_row"], v["well_column"], v["field"])]
+        assert -1 not in v["Roi"] and len(set(v["Roi"])) == len(v["Roi"])
+        linked = {oid(lk.getParent()) for lk in server.links("RoiAnnotationLink", child=oid(ann))}
+        assert linked == set(v["Roi"])
+        for row in (0, len(v["Roi"]) - 1):
+            roi = server.all("Roi")[v["Roi"][row]]
+            assert oid(roi.getImage()) == v["Image"][row]
+            shape = roi.copyShapes()[0]
+            assert type(shape).__name__ == "PointI"
+            assert (unwrap(shape.theZ), unwrap(shape.theT), shape.theC) == (0, 0, None)
+            assert unwrap(shape.textValue).endswith(f" {v['object'][row]}")
+            colours.add(unwrap(shape.strokeColor))
+    assert len(colours) == len(objects)  # one colour per population
+
+    # ROIs saved in batches of at most 1000.
+    roi_batches = [n for k, n in server.calls_to("update.saveAndReturnIds") if k == "Roi"]
+    assert max(roi_batches) <= 1000 and sum(roi_batches) == n_objects
+
+    # Raw source attached with its bytes.
+    raw = by_ns[NS_RAW][0]
+    assert bytes(server.file_bytes[oid(raw.getFile())]) == (src / m["sources"][0]["path"]).read_bytes()
+
+    assert report.created["Roi"] == n_objects and report.created["FileAnnotation"] == len(anns)
+    assert report.created["RoiAnnotationLink"] == len(server.all("RoiAnnotationLink"))
+    assert report.well_table is not None and report.well_table.annotation_id == oid(by_ns[NS_BULK][0])
+
+
+def test_file_mode_uploads_filled_hdf5(plate96: tuple[Path, Path], server: FakeServer) -> None:
+    _, bundle = plate96
+    plate = server.add_plate("P1", 8, 12, 2)
+    upload_bundle(bundle, server.sf(), plate_id=oid(plate), mode="file")
+    assert not server.calls_to("sharedResources.newTable")
+    anns = list(server.all("FileAnnotation").values())
+    measured = [a for a in anns if unwrap(a.ns) == NS_MEASUREMENT]
+    assert len(measured) == 2
+    for ann in anns:
+        f = server.all("OriginalFile")[oid(ann.getFile())]
+        assert unwrap(f.mimetype) == "OMERO.tables"
+        served = server.served_table(oid(f))  # read through omero-py's HdfStorage
+        assert served.column("Well").values == [server.well_id(plate, r, c) for r, c in
+                                                 zip(served.column("well_row").values,
+                                                     served.column("well_column").values)]
+        if ann in measured:
+            rois = served.column("Roi").values
+            assert rois and -1 not in rois
+            assert {oid(lk.getParent()) for lk in server.links("RoiAnnotationLink", child=oid(ann))} == set(rois)
+            assert served.column("Image").type_id == "::omero::grid::ImageColumn"
+
+
+def test_reimport_replaces_previous(plate96: tuple[Path, Path], server: FakeServer) -> None:
+    _, bundle = plate96
+    plate = server.add_plate("P1", 8, 12, 2)
+    first = upload_bundle(bundle, server.sf(), plate_id=oid(plate))
+    after_first = server.counts_by_type()
+    old_anns, old_rois = set(server.all("FileAnnotation")), set(server.all("Roi"))
+    dry = upload_bundle(bundle, server.sf(), plate_id=oid(plate), dry_run=True)
+    assert server.counts_by_type() == after_first  # dry run changes nothing
+    assert set(dry.deleted["FileAnnotation"]) == old_anns and set(dry.deleted["Roi"]) == old_rois
+    assert dry.created == first.created
+    second = upload_bundle(bundle, server.sf(), plate_id=oid(plate))
+    assert server.counts_by_type() == after_first  # replaced, not duplicated
+    assert not (set(server.all("FileAnnotation")) & old_anns) and not (set(server.all("Roi")) & old_rois)
+    assert set(second.deleted["Roi"]) == old_rois
+
+
+def test_missing_images_are_refused_before_anything_is_created(plate96: tuple[Path, Path],
+                                                               server: FakeServer) -> None:
+    _, bundle = plate96
+    plate = server.add_plate("P1", 8, 12, 2, without={(1, 2, 1)})  # B03 field 2
+    before = server.counts_by_type()
+    with pytest.raises(UploadError, match="B03 field 2"):
+        upload_bundle(bundle, server.sf(), plate_id=oid(plate))
+    assert server.counts_by_type() == before
+    assert not [c for c in server.calls if c[0].startswith("update.")]
+
+    report = upload_bundle(bundle, server.sf(), plate_id=oid(plate), allow_missing=True)
+    assert any("B03 field 2" in w for w in report.warnings)
+    table = server.tables[report.tables[0].file_id]
+    v = table.values()
+    lost = [i for i, (r, c, f) in enumerate(zip(v["well_row"], v["well_column"], v["field"])) if (r, c, f) == (1, 2, 1)]
+    assert lost and all(v["Image"][i] == -1 and v["Roi"][i] == -1 for i in lost)
+
+
+def test_failure_midway_rolls_back(plate96: tuple[Path, Path], server: FakeServer) -> None:
+    _, bundle = plate96
+    plate = server.add_plate("P1", 8, 12, 2)
+    before = server.counts_by_type()
+    server.fail_on("table.addData", 3)
+    with pytest.raises(UploadError, match="rolled back"):
+        upload_bundle(bundle, server.sf(), plate_id=oid(plate), batch_bytes=20_000)
+    assert server.counts_by_type() == before
+    deletes = server.calls_to("submit")
+    assert len(deletes) == 1 and deletes[0][1]["Roi"]
+
+
+def test_plate_by_name(plate96: tuple[Path, Path], server: FakeServer) -> None:
+    _, bundle = plate96
+    server.add_plate("twin", 8, 12, 2)
+    server.add_plate("twin", 8, 12, 2)
+    plate = server.add_plate("unique", 8, 12, 2)
+    with pytest.raises(OmeroError, match="2 Plates are named 'twin'"):
+        upload_bundle(bundle, server.sf(), plate_name="twin", dry_run=True)
+    report = upload_bundle(bundle, server.sf(), plate_name="unique", dry_run=True)
+    assert report.plate_id == oid(plate)
