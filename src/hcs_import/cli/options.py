@@ -40,3 +40,51 @@ def build_parse_options(plate_geometry: str | None, bad_values: str, rois: bool,
             raise HcsImportError(f"--plate-geometry: {exc}") from None
     return ParseOptions(plate_geometry=geometry, bad_values=bad_values,  # type: ignore[arg-type]
                         rois=rois, workers=workers, column_map=column_map, progress=progress)
+
+
+def server_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """OMERO connection and upload options, shared by `plate`, `hook`, `import` and `batch`.
+
+    There is deliberately no --password: a password on the command line shows in `ps` and shell history.
+    It comes from OMERO_PASSWORD or a prompt; a session key (--session-key / OMERO_SESSION_KEY) is the
+    alternative for unattended use.
+    """
+    decorators = [
+        click.option("--server", "server", metavar="HOST", help="OMERO server to upload to."),
+        click.option("--port", type=int, default=4064, show_default=True, help="OMERO server port."),
+        click.option("--user", "user", help="OMERO user name (password: OMERO_PASSWORD or a prompt)."),
+        click.option("--session-key", "session_key", envvar="OMERO_SESSION_KEY", show_envvar=True,
+                     help="Join an existing session instead of logging in."),
+        click.option("--group", "group", help="OMERO group to work in (default: the user's default group)."),
+        click.option("--mode", "upload_mode", type=click.Choice(["server", "file"]), default="server",
+                     show_default=True,
+                     help="server: tables built by the tables service in batches; file: upload the local "
+                          ".h5 as one file."),
+        click.option("--dry-run", is_flag=True, help="Print what would be created and deleted; change nothing."),
+        click.option("--allow-missing", is_flag=True,
+                     help="Store results of wells/fields without an image with id -1 (reported) instead of stopping."),
+    ]
+    for deco in reversed(decorators):
+        func = deco(func)
+    return func
+
+
+def plate_target_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Which OMERO Plate receives the results."""
+    func = click.option("--plate-name", "plate_name", help="Name of the OMERO Plate (must be unique).")(func)
+    return click.option("--plate-id", "plate_id", type=int, help="Id of the OMERO Plate.")(func)
+
+
+def build_server_options(server: str | None, port: int, user: str | None, session_key: str | None,
+                         group: str | None = None) -> Any:
+    """ServerOptions for the given flags, or None when no --server was given (local-only run)."""
+    if not server:
+        if user:
+            raise HcsImportError("--user needs --server")
+        return None
+    from ..omero.connect import ServerOptions
+
+    def prompt() -> str:
+        return click.prompt(f"OMERO password for {user}@{server}", hide_input=True, err=True)
+
+    return ServerOptions(server, port, user, session_key, group, prompt)
