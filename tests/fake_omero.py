@@ -451,6 +451,9 @@ class FakeClient:
     def createSession(self, *args: Any) -> FakeSession:
         return self.server.sf()
 
+    def getSessionId(self) -> str:
+        return "fake-session-key"
+
     def closeSession(self) -> None:
         self.closed = True
 

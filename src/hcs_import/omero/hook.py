@@ -108,10 +108,10 @@ def upload_folder(sf: Any, plate_id: int, folder: Path, options: ParseOptions, *
 def import_and_upload(sf: Any, host: str, port: int, session_key: str, path: Path, omero_args: Sequence[str],
                       options: ParseOptions, *, mode: Mode = "server", dry_run: bool = False,
                       allow_missing: bool = False, log: Log | None = None,
-                      runner: Callable[..., str] = run_omero_import) -> HookResult:
+                      runner: Callable[..., str] | None = None) -> HookResult:
     """`omero import PATH`, then the analysis upload for every Plate it created."""
     say = log or (lambda _: None)
-    output = runner(host, port, session_key, omero_args, path)
+    output = (runner or run_omero_import)(host, port, session_key, omero_args, path)
     plate_ids = parse_plate_ids(output)
     if not plate_ids:
         raise OmeroError("omero import reported no Plate (was PATH a plate?)")
