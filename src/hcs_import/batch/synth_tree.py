@@ -8,6 +8,8 @@ interrupted mid-file) that detection still recognises but parsing rejects.
 
 from __future__ import annotations
 
+import shutil
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -29,15 +31,25 @@ def generators() -> dict[str, registry.FormatParser]:
     return {name: p for name, p in registry.available().items() if p.synthesize is not None}
 
 
-def _uniquify(folder: Path, tag: str) -> Path:
-    """Synthetic MIAS experiments always hold plate `001-MIAS0001`: rename it after the tree plate."""
-    for template in folder.glob("*/Nugenesistemplate.txt"):
+# Generators whose plate name is fixed, not the folder's: the name, replaced in place by one of the same
+# length (binary files such as .flex TIFFs keep their offsets). SynthSpec has no plate name (yet).
+FIXED_NAMES = {"flex": b"FlexPlate01"}
+
+
+def _uniquify(folder: Path, fmt: str, i: int) -> None:
+    """Give the plate at `folder` a name of its own (MIAS: the plate folder; Flex: the name in its files)."""
+    for template in folder.glob("*/Nugenesistemplate.txt"):  # MIAS experiments always hold `001-MIAS0001`
         plate = template.parent
-        number = plate.name.split("-", 1)[0]
-        target = plate.with_name(f"{number}-{tag}")
-        plate.rename(target)
-        return target
-    return folder
+        plate.rename(plate.with_name(f"{plate.name.split('-', 1)[0]}-{fmt.upper()}{i:04d}"))
+    fixed = FIXED_NAMES.get(fmt)
+    if fixed is None:
+        return
+    unique = f"{fmt.upper()}{i:0{len(fixed) - len(fmt)}d}".encode()
+    for path in folder.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            if fixed in data:
+                path.write_bytes(data.replace(fixed, unique))
 
 
 def corrupt_plate(folder: Path) -> Path:
@@ -59,12 +71,25 @@ def write_tree(root: Path, plates: int = 20, spec: SynthSpec = SMALL, corrupt: i
     if corrupt and "incell" not in gens:
         raise ValueError("a corrupt plate needs the incell generator")
     out: list[TreePlate] = []
+    broken: set[str] = set()
     for i in range(plates):
         bad = i < corrupt
-        fmt = "incell" if bad else names[i % len(names)]
-        folder = root / f"screen{i % 3}" / f"{fmt}_{i:02d}"
-        gens[fmt].synthesize(folder, replace(spec, seed=spec.seed + i))  # type: ignore[misc]
-        _uniquify(folder, f"{fmt.upper()}{i:04d}")
+        while True:
+            usable = [n for n in names if n not in broken]
+            if not usable:
+                raise ValueError("no format generator works")
+            fmt = "incell" if bad else usable[i % len(usable)]
+            folder = root / f"screen{i % 3}" / f"{fmt}_{i:02d}"
+            try:
+                gens[fmt].synthesize(folder, replace(spec, seed=spec.seed + i))  # type: ignore[misc]
+                break
+            except Exception as exc:  # a generator still being written must not stop the others
+                if fmt == "incell":
+                    raise
+                warnings.warn(f"synthetic {fmt} plate failed, format left out: {exc}", stacklevel=2)
+                broken.add(fmt)
+                shutil.rmtree(folder, ignore_errors=True)
+        _uniquify(folder, fmt, i)
         if bad:
             corrupt_plate(folder)
         out.append(TreePlate(folder, fmt, bad))
