@@ -1,0 +1,263 @@
+"""IN Carta (InCell family) CSV exports, per well and per object.
+
+Input (FORMATS.md, "GE InCell", other InCell-family exports): comma-separated tables with `Row` (letter),
+`Column` (1-based), `WELL LABEL` ("A - 1"), `Z`, `T`, sometimes `FIELD` and `Plate ID`, and measurement
+columns named `<Population> <Measure> wv<N>` (centres `<Population> cg X wv<N>` / `cg Y`).
+
+Output: one table per CSV file, named after the file, every column kept in file order (text columns such
+as `Row`, `WELL LABEL`, `Plate ID` as text; the keys below are derived from them and they stay as they are):
+- the well from `Row` + `Column`, else from `WELL LABEL`;
+- `FIELD`, `Z`, `T` are read as 1-based (as IN Carta numbers them on screen) unless a 0 occurs in the
+  column, then as 0-based; either way it is noted in the table's metadata. Missing: 0.
+- a file is per-object when it has an object-id column (OBJECT_ID_COLUMNS), a centre pair, or several
+  rows for one (well, field, z, t); then `object` is that id or, without one, the row's 1-based number
+  within its (well, field, z, t) (noted in the metadata). Otherwise it is per well ("wells") or, with
+  several fields per well, per field ("fields").
+- every centre pair gives Point ROIs, in channel wv<N> - 1.
+A per-well file is the plate's per-well table; without one the per-well summary is computed from the
+object tables (assemble.finish). An `.xdce` in the folder gives the plate layout, else --plate-geometry,
+else the smallest standard plate holding every well (noted in the warnings).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..assemble import build_table, concat_rois, finish, point_rois
+from ..errors import InputError
+from ..issues_log import WarningLog
+from ..model import FIELD_KEYS, WELL_KEYS, MeasurementTable, Plate, PlateAnalysis, object_keys_frame
+from ..wells import infer_geometry, parse_well_label, row_index
+from .base import FormatParser, ParseOptions, SynthSpec
+from .incell_xdce import is_xdce, parse_xdce
+from .scanr_delimited import DelimitedTable, read_delimited, read_header, whole_numbers
+
+SEARCH_DEPTH = 2  # exports sit next to the images or a folder or two below
+COL_ROW = "Row"  # letter (A..), as IN Carta writes it; a 1-based number is accepted too
+COL_COLUMN = "Column"  # 1-based
+COL_WELL_LABEL = "WELL LABEL"  # "A - 1"
+COL_FIELD = "FIELD"
+COL_Z = "Z"
+COL_T = "T"
+# Object-id column names accepted (IN Carta's own name is not documented publicly; first match wins).
+OBJECT_ID_COLUMNS = ("OBJECT ID", "Object ID", "OBJECT", "Object", "Object Number", "CELL ID", "Cell ID", "ID")
+TEXT_COLUMNS = (COL_ROW, COL_WELL_LABEL, "Plate ID", "PLATE ID", "Plate Name", "PLATE NAME")
+WAVE = re.compile(r"\bwv(\d+)\b")  # `<Population> <Measure> wv<N>`: N is the 1-based wavelength (channel)
+CENTRE_X = re.compile(r"\bcg X\b")  # `Nuclei cg X wv1`; its partner replaces `cg X` with `cg Y`
+PLATE_ID_COLUMNS = ("Plate ID", "PLATE ID")
+
+
+def _files(root: Path) -> list[Path]:
+    if root.is_file():
+        return [root]
+    out = []
+    for depth in range(SEARCH_DEPTH + 1):
+        out.extend(p for p in root.glob("/".join(["*"] * (depth + 1))) if p.is_file())
+    return sorted(out)
+
+
+def _lower_map(names: tuple[str, ...] | list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for n in names:
+        out.setdefault(n.strip().lower(), n)
+    return out
+
+
+def is_incarta_csv(path: Path) -> bool:
+    """A CSV whose header has `WELL LABEL`, or `Row` and `Column` plus a `wv<N>` measurement."""
+    if path.suffix.lower() != ".csv":
+        return False
+    try:
+        header = read_header(path, sep=",")
+    except OSError:
+        return False
+    if header is None:
+        return False
+    names = _lower_map(header.raw_names)
+    if COL_WELL_LABEL.lower() in names:
+        return True
+    return COL_ROW.lower() in names and COL_COLUMN.lower() in names and any(WAVE.search(n) for n in header.raw_names)
+
+
+def find_files(path: Path) -> tuple[list[Path], list[Path]]:
+    files = _files(path)
+    return [p for p in files if is_xdce(p)], [p for p in files if is_incarta_csv(p)]
+
+
+def detect(path: Path) -> bool:
+    return bool(find_files(path)[1])
+
+
+def _column(table: DelimitedTable, name: str) -> str | None:
+    return _lower_map(list(table.data.columns)).get(name.lower())
+
+
+def _well_rows_cols(table: DelimitedTable) -> tuple[np.ndarray, np.ndarray]:
+    """0-based well rows and columns of every row, from Row + Column, else from WELL LABEL."""
+    row_col, col_col, label_col = _column(table, COL_ROW), _column(table, COL_COLUMN), _column(table, COL_WELL_LABEL)
+    if row_col and col_col:
+        columns = whole_numbers(table, col_col, minimum=1, expected="a 1-based column number") - 1
+        values = table.data[row_col]
+        if pd.api.types.is_numeric_dtype(values):
+            rows = whole_numbers(table, row_col, minimum=1, expected="a row letter or 1-based row number") - 1
+        else:
+            text = values.astype(object).where(values.notna(), "").astype(str).str.strip()
+            codes, uniques = pd.factorize(text)
+            mapped = []
+            for u in uniques:
+                try:
+                    mapped.append(row_index(u) if u.isalpha() else int(u) - 1)
+                except ValueError:
+                    i = int(np.flatnonzero(text.to_numpy() == u)[0])
+                    raise table.error(i, row_col, f"value {u!r}: expected a row letter (A, B, ...)") from None
+            rows = np.asarray(mapped, dtype=np.int64)[codes]
+        return rows, columns
+    if label_col:
+        values = table.data[label_col]
+        text = values.astype(object).where(values.notna(), "").astype(str)
+        codes, uniques = pd.factorize(text)
+        pairs = []
+        for u in uniques:
+            try:
+                pairs.append(parse_well_label(u))
+            except ValueError:
+                i = int(np.flatnonzero(text.to_numpy() == u)[0])
+                raise table.error(i, label_col, f"value {u!r}: expected a well label such as 'A - 1'") from None
+        arr = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        return arr[codes, 0], arr[codes, 1]
+    raise InputError(table.path, f"line {table.header.line} (header)",
+                     f"no '{COL_ROW}' + '{COL_COLUMN}' or '{COL_WELL_LABEL}' column; expected an IN Carta export")
+
+
+def _index(table: DelimitedTable, name: str, metadata: dict[str, str | int | float]) -> np.ndarray:
+    """FIELD / Z / T as 0-based indices: 1-based unless the column holds a 0."""
+    col = _column(table, name)
+    if col is None:
+        return np.zeros(table.rows, dtype=np.int64)
+    values = whole_numbers(table, col, minimum=0, expected=f"a whole {name} number")
+    if len(values) and values.min() == 0:
+        metadata[f"{name} numbering"] = f"{col!r} holds 0: read as 0-based"
+        return values
+    metadata[f"{name} numbering"] = f"{col!r} read as 1-based"
+    return values - 1
+
+
+def _centre_pairs(names: list[str]) -> list[tuple[str, str, int]]:
+    pairs = []
+    for x in names:
+        if CENTRE_X.search(x):
+            y = CENTRE_X.sub("cg Y", x, count=1)
+            if y in names:
+                wave = WAVE.search(x)
+                pairs.append((x, y, int(wave.group(1)) - 1 if wave else -1))
+    return pairs
+
+
+def _table(path: Path, table: DelimitedTable, name: str, wells: tuple[np.ndarray, np.ndarray],
+           columns: int) -> tuple[MeasurementTable, list[tuple[str, str, int]]]:
+    rows, cols = wells
+    metadata: dict[str, str | int | float] = {"source_file": path.name}
+    field = _index(table, COL_FIELD, metadata)
+    z = _index(table, COL_Z, metadata)
+    t = _index(table, COL_T, metadata)
+    for pid in PLATE_ID_COLUMNS:
+        col = _column(table, pid)
+        if col is not None and table.data[col].nunique(dropna=True) > 1:
+            raise InputError(path, f"column {table.source(col)!r}",
+                             f"rows of {table.data[col].nunique()} plates; export or split one plate per file")
+    names = list(table.data.columns)
+    pairs = _centre_pairs(names)
+    id_col = next((c for c in (_column(table, n) for n in OBJECT_ID_COLUMNS) if c is not None), None)
+    keys = pd.DataFrame({"r": rows, "c": cols, "f": field, "z": z, "t": t})
+    duplicated = bool(keys.duplicated().any())
+    measures = {c: table.data[c].to_numpy() for c in names}
+    if id_col is not None or pairs or duplicated:
+        if id_col is not None:
+            objects = whole_numbers(table, id_col, minimum=0, expected="a whole object number")
+        else:
+            objects = keys.groupby(["r", "c", "f", "z", "t"], sort=False).cumcount().to_numpy(dtype=np.int64) + 1
+            metadata["object"] = "row number within its well, field, z and t (the file has no object id)"
+        frame = object_keys_frame(rows, cols, field, objects, columns, z=z, t=t)
+        return build_table(name, "objects", frame, measures, table.infos, metadata), pairs
+    base = object_keys_frame(rows, cols, field, np.zeros(len(rows), dtype=np.int64), columns)
+    if not keys.duplicated(["r", "c"]).any():
+        return build_table(name, "wells", base[list(WELL_KEYS)], measures, table.infos, metadata), []
+    return build_table(name, "fields", base[list(FIELD_KEYS)], measures, table.infos, metadata), []
+
+
+def _table_names(files: list[Path]) -> list[str]:
+    stems = [p.stem for p in files]
+    return [s if stems.count(s) == 1 else f"{s} ({p.parent.name})" for s, p in zip(stems, files)]
+
+
+def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
+    root = path if path.is_dir() else path.parent
+    xdce, csvs = find_files(path)
+    if not csvs:
+        where = "folder" if path.is_dir() else "file"
+        raise InputError(path, None, f"no IN Carta CSV export (header with 'WELL LABEL', or 'Row', 'Column' and "
+                         f"'<Population> <Measure> wv<N>' columns) in this {where}")
+    warnings = WarningLog()
+    read = []
+    total, done = sum(p.stat().st_size for p in csvs), 0
+    for p in csvs:
+        table = read_delimited(p, what="IN Carta CSV", bad_values=options.bad_values, warnings=warnings, sep=",",
+                               text_columns=TEXT_COLUMNS)
+        read.append((p, table, _well_rows_cols(table)))
+        done += p.stat().st_size
+        if options.progress:
+            options.progress(done, total)
+    if xdce:
+        if len(xdce) > 1:
+            warnings.note(f"several .xdce files found; the layout of {xdce[0].name} was used")
+        plate = parse_xdce(xdce[0])
+        if options.plate_geometry and tuple(options.plate_geometry) != (plate.rows, plate.columns):
+            warnings.note(f"--plate-geometry {options.plate_geometry[0]}x{options.plate_geometry[1]} used instead "
+                          f"of the {plate.rows}x{plate.columns} of {xdce[0].name}")
+            plate = Plate(name=plate.name, rows=options.plate_geometry[0], columns=options.plate_geometry[1],
+                          channels=plate.channels, pixel_size_um=plate.pixel_size_um,
+                          fields_per_well=plate.fields_per_well, images=plate.images)
+    else:
+        if options.plate_geometry:
+            rows, columns = options.plate_geometry
+        else:
+            max_r = max((int(r.max()) for _, _, (r, _) in read if len(r)), default=0)
+            max_c = max((int(c.max()) for _, _, (_, c) in read if len(c)), default=0)
+            rows, columns = infer_geometry(max_r, max_c)
+            warnings.note(f"no .xdce layout found: plate geometry {rows}x{columns} inferred from the largest well in "
+                          "the IN Carta exports (give --plate-geometry to override)")
+        plate = Plate(name=root.name if path.is_dir() else path.stem, rows=rows, columns=columns)
+    tables: list[MeasurementTable] = []
+    rois = []
+    for name, (p, table, wells) in zip(_table_names(csvs), read):
+        built, pairs = _table(p, table, name, wells, plate.columns)
+        tables.append(built)
+        if options.rois:
+            for x, y, c in pairs:
+                rois.append(point_rois(built, x, y, warnings, c=c))
+    return finish(fmt="incarta", version=__version__, root=root, plate=plate, tables=tables, rois=concat_rois(rois),
+                  sources=[*xdce, *csvs], warnings=warnings)
+
+
+def _synthesize(out: Path, spec: SynthSpec) -> Path:
+    from ..synth.incarta import write_incarta_plate
+
+    return write_incarta_plate(out, spec)
+
+
+PARSER = FormatParser(
+    name="incarta",
+    version=__version__,
+    description="IN Carta (InCell family) per-well and per-object CSV exports",
+    looks_for="a *.csv whose header has 'WELL LABEL', or 'Row' + 'Column' + '<Population> <Measure> wv<N>' "
+              "columns (up to 2 folders deep)",
+    detect=detect,
+    parse=parse,
+    synthesize=_synthesize,
+    priority=15,  # before incell: an IN Carta folder may also hold the InCell .xdce of its images
+)
