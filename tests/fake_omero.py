@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import omero
 import omero.clients
 import omero.cmd
 import omero.columns
@@ -25,7 +24,9 @@ import omero.grid
 from omero.model import ImageI, OriginalFileI, PlateI, WellI, WellSampleI
 from omero.rtypes import rint, rlong, rstring, unwrap
 
+import omero
 from hcs_import.omero.resolve import PLATE_BY_NAME_QUERY, PLATE_QUERY
+from hcs_import.omero.server_side import ATTACHED_FILES_QUERY, FILESET_FILES_QUERY, SCREEN_PLATES_QUERY
 from hcs_import.omero.upload import PREVIOUS_ANNOTATIONS_QUERY, PREVIOUS_ROIS_QUERY
 
 SHAPES = ("Point", "Ellipse", "Rectangle", "Polygon", "Mask", "Line", "Label", "Polyline")
@@ -153,6 +154,8 @@ class FakeServer:
         self.counts: dict[str, int] = {}
         self.link_keys: set[tuple[str, int, int]] = set()  # (link type, parent id, child id)
         self.index: dict[tuple[int, ...], int] = {}  # (plate, row, col[, field]) -> Well / Image id
+        self.screens: dict[int, list[int]] = {}  # screen id -> plate ids
+        self.filesets: dict[int, list[tuple[int, str]]] = {}  # plate -> [(OriginalFile id, clientPath)]
 
     # bookkeeping -------------------------------------------------------------------------------------
     def record(self, name: str, summary: Any) -> None:
@@ -190,6 +193,16 @@ class FakeServer:
         return {k: len(v) for k, v in self.objects.items() if v}
 
     # fixtures -----------------------------------------------------------------------------------------
+    def add_file(self, path: Path, name: str | None = None, mimetype: str | None = None) -> int:
+        """An OriginalFile with the bytes of a local file (as an import would have stored it)."""
+        f = OriginalFileI()
+        f.name, f.path = rstring(name or path.name), rstring("/")
+        if mimetype:
+            f.mimetype = rstring(mimetype)
+        i = self.put(f)
+        self.file_bytes[i] = bytearray(path.read_bytes())
+        return i
+
     def add_plate(self, name: str, rows: int, cols: int, fields: int,
                   without: set[tuple[int, int, int]] = frozenset()) -> Any:
         """A loaded Plate -> Wells -> WellSamples -> Images graph; `without`: (row, col, field) with no image."""
@@ -345,6 +358,18 @@ class FakeQuery:
             images = {oid(ws.getImage()) for w in plate.copyWells() for ws in w.copyWellSamples()}
             return [[rlong(i)] for i, r in self.s.all("Roi").items()
                     if unwrap(r.description) == p["tag"] and oid(r.getImage()) in images]
+        if hql == SCREEN_PLATES_QUERY:
+            return [[rlong(i)] for i in sorted(i for sid in p["ids"] for i in self.s.screens.get(sid, []))]
+        if hql == FILESET_FILES_QUERY:
+            return [[rlong(fid), rstring(path)] for fid, path in self.s.filesets.get(p["pid"], [])]
+        if hql == ATTACHED_FILES_QUERY:
+            out = []
+            for lk in self.s.links("PlateAnnotationLink", parent=p["pid"]):
+                ann = self.s.all("FileAnnotation")[oid(lk.getChild())]
+                f = self.s.all("OriginalFile")[oid(ann.getFile())]
+                if unwrap(ann.ns) == p["raw"] or (unwrap(f.mimetype) or "").startswith("Companion/"):
+                    out.append([rlong(oid(f)), rstring(unwrap(f.name))])
+            return out
         raise AssertionError(f"unexpected query {hql!r}")
 
 
@@ -396,13 +421,21 @@ class FakeRawFileStore:
         if i not in self.s.all("OriginalFile"):
             raise omero.SecurityViolation(None, None, f"OriginalFile:{i} not found")
         self.file_id = i
-        self.s.file_bytes[i] = bytearray()
+        self.s.file_bytes.setdefault(i, bytearray())
 
     def write(self, data: bytes, offset: int, length: int) -> None:
         buf = self.s.file_bytes[self.file_id]
+        if offset == 0:
+            buf.clear()
         if offset != len(buf) or length != len(data):
             raise omero.ApiUsageException(None, None, "non-sequential write")
         buf.extend(data)
+
+    def size(self) -> int:
+        return len(self.s.file_bytes[self.file_id])
+
+    def read(self, offset: int, length: int) -> bytes:
+        return bytes(self.s.file_bytes[self.file_id][offset : offset + length])
 
     def save(self) -> Any:
         self.s.record("rawFileStore.save", (self.file_id, len(self.s.file_bytes[self.file_id])))
