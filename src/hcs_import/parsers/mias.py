@@ -17,7 +17,6 @@ No per-well table exists in the detail files, so finish() adds the computed one.
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +48,17 @@ from .mias_layout import (
     plate_folders,
 )
 from .mias_masks import read_overlay
-from .mias_text import Lines, TextTable, choose_encoding, is_number, read_table, split_lines, split_unit
+from .mias_text import (
+    Chunk,
+    Lines,
+    TextTable,
+    choose_encoding,
+    is_number,
+    prepare_chunk,
+    read_chunks,
+    split_lines,
+    split_unit,
+)
 
 # Column sets omero-py's populate_roi knows (its lists also name `Image` and `ROI`, its own id columns).
 NEO_COLUMNS = ("Label", "Row", "Col", "Nucleus Area", "Cell Diam.", "Cell Type", "Mean Nucleus Intens.")
@@ -57,6 +66,7 @@ MNU_COLUMNS = ("row", "col", "type")
 REFERENCE_COLUMNS = ("Image", "ROI")
 NEO_REQUIRED = ("Label", "Row", "Col", "Cell Diam.")  # what an Ellipse ROI needs
 MNU_REQUIRED = ("row", "col")  # what a Point ROI needs
+HEADER_CONFIRM_LINES = 5  # rows that must share the header's width for an unknown header to be taken
 HEADER_SCAN_LINES = 5000  # the parameter preamble is a few dozen lines; the header must come before this
 MODE_COLUMN = "mode"
 OVERLAY_TABLE = "Overlay masks"
@@ -66,8 +76,10 @@ ROWS_FOR_COLUMNS = {12: 8, 24: 16, 48: 32}
 
 @dataclass(frozen=True)
 class ParsedDetail:
+    """A detail file checked and split into preamble and rows; the rows are parsed per group (read_chunks)."""
+
     file: DetailFile
-    table: TextTable
+    chunk: Chunk
     preamble: tuple[str, ...]
     kind: str  # "NEO", "MNU" or "Objects"
 
@@ -82,10 +94,16 @@ def column_set(names: list[str]) -> str:
 
 
 def find_header(path: Path, data: bytes, lines: Lines, encoding: str) -> int:
-    """0-based index of the header line: a known column set, else the first non-numeric line of two
-    or more fields followed by an all-numeric line of as many fields, else the last non-numeric line."""
+    """0-based index of the header line.
+
+    A known column set (NEO, MNU) wins. Otherwise the header is the first line of two or more fields,
+    none of them a number, whose next HEADER_CONFIRM_LINES non-empty lines all have as many fields with
+    a number among the first (parameter lines `name<TAB>value` have another width than the table), or
+    a last line of names with no row after it.
+    """
     blank = lines.blank()
     n = min(len(lines), HEADER_SCAN_LINES)
+    nonblank = np.flatnonzero(~blank)
     texts: dict[int, list[str]] = {}
 
     def fields(i: int) -> list[str]:
@@ -93,20 +111,19 @@ def find_header(path: Path, data: bytes, lines: Lines, encoding: str) -> int:
             texts[i] = lines.text(data, i, encoding).split("\t")
         return texts[i]
 
-    for i in range(n):
-        if not blank[i] and column_set(fields(i)) != "Objects":
+    for i in nonblank[nonblank < n]:
+        if column_set(fields(int(i))) != "Objects":
+            return int(i)
+    for k, i in enumerate(nonblank[nonblank < n]):
+        i = int(i)
+        width = int(lines.separators[i]) + 1
+        if width < 2 or any(is_number(x) for x in fields(i)):
+            continue
+        after = nonblank[k + 1 : k + 1 + HEADER_CONFIRM_LINES]
+        if not len(after):
             return i
-    nonblank = [i for i in range(n) if not blank[i]]
-    for a, b in itertools.pairwise(nonblank):
-        fa, fb = fields(a), fields(b)
-        if len(fa) >= 2 and len(fa) == len(fb) and not all(is_number(x) for x in fa) and all(
-                is_number(x) for x in fb):
-            return a
-    tail = np.flatnonzero(~blank)
-    if len(tail) and len(tail) <= n:
-        last = int(tail[-1])
-        if len(fields(last)) >= 2 and not all(is_number(x) for x in fields(last)):
-            return last
+        if (lines.separators[after] + 1 == width).all() and any(is_number(x) for x in fields(int(after[0]))):
+            return i
     raise InputError(path, None, "no column header line found (expected tab-separated names such as "
                                  "'Label<TAB>Row<TAB>Col…' or 'row<TAB>col<TAB>type', followed by rows of numbers)")
 
@@ -121,11 +138,9 @@ def parse_detail(file: DetailFile, bad_values: str, warnings: WarningLog) -> Par
     h = find_header(path, data, lines, enc)
     header = lines.text(data, h, enc).split("\t")
     kind = column_set(header)
-    required = {"NEO": NEO_REQUIRED, "MNU": MNU_REQUIRED}.get(kind, ())
-    table = read_table(path, data, lines, h, enc, bad_values, warnings, numeric=required,
-                       all_numeric=kind != "Objects")
+    chunk = prepare_chunk(path, data, lines, h, enc, bad_values, warnings)
     preamble = tuple(lines.text(data, i, enc) for i in range(h) if not lines.blank()[i])
-    return ParsedDetail(file, table, preamble, kind)
+    return ParsedDetail(file, chunk, preamble, kind)
 
 
 def _unique_names(header: tuple[str, ...]) -> list[str]:
@@ -174,46 +189,50 @@ def split_parameters(per_file: list[dict[str, str]]) -> tuple[dict[str, str], di
     return constant, varying
 
 
-def _object_numbers(parsed: ParsedDetail, names: list[str], warnings: WarningLog) -> np.ndarray:
-    n = len(parsed.table.frame)
-    position = np.arange(1, n + 1, dtype=np.int64)
-    if parsed.kind != "NEO":
-        return position  # MNU and unknown sets carry no object number: the row's place in its file
-    label = parsed.table.frame[names.index("Label")].to_numpy(dtype=np.float64)
+def _object_numbers(kind: str, table: TextTable, names: list[str], warnings: WarningLog) -> np.ndarray:
+    """NEO: the `Label` column. MNU and unknown sets carry no object number: the row's place in its file."""
+    n = len(table.frame)
+    counts = np.bincount(table.file, minlength=len(table.paths))
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    position = np.arange(n, dtype=np.int64) - starts[table.file] + 1
+    if kind != "NEO":
+        return position
+    label = table.frame[names.index("Label")].to_numpy(dtype=np.float64)
     ok = np.isfinite(label) & (label == np.round(label))
     if not ok.all():
+        i = int(np.flatnonzero(~ok)[0])
         warnings.add("MIAS: rows whose Label is not a whole number: object number is the row's place in its file",
-                     f"{parsed.file.path.name} line {int(parsed.table.lines[np.flatnonzero(~ok)[0]])}",
-                     int((~ok).sum()))
+                     f"{table.paths[table.file[i]].name} line {int(table.lines[i])}", int((~ok).sum()))
     return np.where(ok, np.nan_to_num(label), position).astype(np.int64)
 
 
 def _group_table(name: str, group: list[ParsedDetail], run: Run, plate: Plate, extra_meta: dict[str, str | int | float],
-                 warnings: WarningLog) -> MeasurementTable:
-    names = _unique_names(group[0].table.header)
-    frames, keys = [], []
-    modes: list[np.ndarray] = []
-    for p in group:
-        n = len(p.table.frame)
-        row, col = well_number_to_row_col(np.full(n, p.file.well), plate.columns)
-        keys.append(object_keys_frame(row, col, np.zeros(n, dtype=np.int64), _object_numbers(p, names, warnings),
-                                      plate.columns, p.file.z, p.file.t))
-        frames.append(p.table.frame)
-        modes.append(np.full(n, np.nan if p.file.mode is None else p.file.mode))
-    key_frame = pd.concat(keys, ignore_index=True)
-    data = pd.concat(frames, ignore_index=True)
+                 bad_values: str, warnings: WarningLog) -> MeasurementTable:
+    kind = group[0].kind
+    required = {"NEO": NEO_REQUIRED, "MNU": MNU_REQUIRED}.get(kind, ())
+    table = read_chunks([p.chunk for p in group], bad_values, warnings, numeric=required,
+                        all_numeric=kind != "Objects")
+    names = _unique_names(table.header)
+    f = table.file
+    wells = np.array([p.file.well for p in group], dtype=np.int64)[f]
+    row, col = well_number_to_row_col(wells, plate.columns)
+    zs = np.array([p.file.z for p in group], dtype=np.int64)[f]
+    ts = np.array([p.file.t for p in group], dtype=np.int64)[f]
+    key_frame = object_keys_frame(row, col, np.zeros(len(f), dtype=np.int64),
+                                  _object_numbers(kind, table, names, warnings), plate.columns, zs, ts)
+    data = table.frame
+    counts = np.bincount(f, minlength=len(group))
     measurements: dict[str, np.ndarray] = {}
     infos: dict[str, ColumnInfo] = {}
     for i, col in enumerate(names):
         measurements[col] = data[i].to_numpy()
         infos[col] = ColumnInfo(*split_unit(col))
-    mode = np.concatenate(modes) if modes else np.zeros(0)
+    mode = np.array([np.nan if p.file.mode is None else p.file.mode for p in group], dtype=np.float64)[f]
     if np.isfinite(mode).any():
         target = MODE_COLUMN if MODE_COLUMN not in measurements else f"{MODE_COLUMN} (file name)"
         measurements[target] = mode.astype(np.int64) if np.isfinite(mode).all() else mode
         infos[target] = ColumnInfo("mode<n> in the detail file name", None, "channel of the analysis")
     constant, varying = split_parameters([preamble_metadata(p.preamble) for p in group])
-    counts = [len(p.table.frame) for p in group]
     for key, values in varying.items():
         target = key if key not in measurements else f"{key} (preamble)"
         per_file = np.array(values, dtype=object)
@@ -345,7 +364,7 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
         groups: dict[tuple[str, tuple[str, ...]], list[ParsedDetail]] = {}
         for d in sorted(run.details, key=lambda d: (d.well, d.z, d.t, d.mode or 0, d.timestamp, d.path.name)):
             p = parse_detail(d, options.bad_values, warnings)
-            groups.setdefault((p.kind, tuple(c.strip() for c in p.table.header)), []).append(p)
+            groups.setdefault((p.kind, tuple(c.strip() for c in p.chunk.header)), []).append(p)
             done += d.path.stat().st_size
             if options.progress:
                 options.progress(done, total)
@@ -355,7 +374,7 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
                 name = f"{kind} {run.name} ({n})"
                 n += 1
             taken.add(name)
-            table = _group_table(name, group, run, plate, extra, warnings)
+            table = _group_table(name, group, run, plate, extra, options.bad_values, warnings)
             tables.append(table)
             if kind == "Objects":
                 warnings.add("MIAS: detail files with an unknown column set imported as tables without ROIs",

@@ -97,18 +97,34 @@ def is_number(token: str) -> bool:
 
 
 @dataclass(frozen=True)
+class Chunk:
+    """The rows of one file under its header, checked but not yet parsed (see read_chunks)."""
+
+    path: Path
+    header: tuple[str, ...]
+    header_line: int  # 1-based
+    body: bytes  # UTF-8, every row ending in a newline
+    lines: np.ndarray  # 1-based file line of each row
+    long_rows: bool  # some rows have more fields than the header (cut to the header's width)
+
+
+@dataclass(frozen=True)
 class TextTable:
-    """Rows of one table: `frame` has one column per header field (numbers as int64/float64, text as
-    object); `lines` is the 1-based file line of each row, for messages."""
+    """Rows of one or more files with one header: `frame` has one column per header field (numbers as
+    int64/float64, text as object); `file` (index into `paths`) and `lines` (1-based) locate each row."""
 
     header: tuple[str, ...]
     frame: pd.DataFrame
+    paths: tuple[Path, ...]
+    file: np.ndarray
     lines: np.ndarray
-    header_line: int
+
+    def rows_of(self, i: int) -> np.ndarray:
+        return np.flatnonzero(self.file == i)
 
 
-def _convert(values: pd.Series, name: str, lines: np.ndarray, path: Path, bad_values: str,
-             warnings: WarningLog, numeric: bool) -> np.ndarray:
+def _convert(values: pd.Series, name: str, table_paths: tuple[Path, ...], file: np.ndarray, lines: np.ndarray,
+             bad_values: str, warnings: WarningLog, numeric: bool) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         return values.to_numpy()
     text = values.astype(object)
@@ -124,6 +140,7 @@ def _convert(values: pd.Series, name: str, lines: np.ndarray, path: Path, bad_va
         return text.to_numpy(dtype=object)  # a text column (e.g. a compound name): kept as text
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
+        path = table_paths[int(file[i])]
         if bad_values == "error":
             raise InputError(path, f"line {int(lines[i])}, column {name!r}",
                              f"value {as_str.iloc[i]!r} is not a number")
@@ -132,13 +149,12 @@ def _convert(values: pd.Series, name: str, lines: np.ndarray, path: Path, bad_va
     return parsed
 
 
-def read_table(path: Path, data: bytes, lines: Lines, header_index: int, encoding: str, bad_values: str,
-               warnings: WarningLog, numeric: Collection[str] | None = None, all_numeric: bool = False,
-               sep: str = "\t") -> TextTable:
-    """Read the rows after line `header_index` (0-based) with the header's field names.
+def prepare_chunk(path: Path, data: bytes, lines: Lines, header_index: int, encoding: str, bad_values: str,
+                  warnings: WarningLog, sep: str = "\t") -> Chunk:
+    """Check the rows after line `header_index` (0-based) against the header's field count.
 
-    numeric: names that must be numbers (bad values are errors or counted NaN); other columns are
-    numeric when any value is a number, text when none is. all_numeric: every column must be numeric.
+    A row with too few or too many fields is an error naming its line ("error"), or is counted and kept
+    (missing fields NaN, extra fields cut) ("nan").
     """
     header = tuple(lines.text(data, header_index, encoding).split(sep))
     width = len(header)
@@ -162,10 +178,30 @@ def read_table(path: Path, data: bytes, lines: Lines, header_index: int, encodin
             i = int(np.flatnonzero(long_)[0])
             warnings.add(f"{path.name}: rows with more fields than the header, extra values ignored",
                          f"line {int(row_lines[i])}", int(long_.sum()))
-    if len(body) == 0:
+    raw = data[int(lines.starts[header_index + 1]) :] if len(body) else b""
+    if raw and not raw.endswith(b"\n"):
+        raw += b"\n"
+    if raw and encoding not in ("utf-8", "utf-8-sig"):
+        raw = raw.decode(encoding, "replace").encode("utf-8")
+    return Chunk(path, header, header_index + 1, raw, row_lines, bool(long_.any()))
+
+
+def read_chunks(chunks: list[Chunk], bad_values: str, warnings: WarningLog, numeric: Collection[str] | None = None,
+                all_numeric: bool = False, sep: str = "\t") -> TextTable:
+    """Parse the rows of several files that share one header with a single pandas C-parser pass.
+
+    numeric: names that must be numbers (bad values are errors or counted NaN); other columns are
+    numeric when any value is a number, text when none is. all_numeric: every column must be numeric.
+    """
+    header = chunks[0].header
+    width = len(header)
+    row_lines = np.concatenate([c.lines for c in chunks]) if chunks else np.zeros(0, dtype=np.int64)
+    file = np.repeat(np.arange(len(chunks)), [len(c.lines) for c in chunks])
+    paths = tuple(c.path for c in chunks)
+    body = b"".join(c.body for c in chunks)
+    if not len(row_lines):
         frame = pd.DataFrame({i: pd.Series(dtype=np.float64) for i in range(width)})
     else:
-        start = int(lines.starts[header_index + 1])
         kwargs = {
             "sep": sep,
             "header": None,
@@ -174,24 +210,32 @@ def read_table(path: Path, data: bytes, lines: Lines, header_index: int, encodin
             "keep_default_na": False,
             "na_values": ["", *NA_SPELLINGS],
             "skip_blank_lines": True,
-            "encoding": encoding,
+            "encoding": "utf-8",
         }
-        source = io.BytesIO(data[start:])
         try:
-            if long_.any():
-                frame = pd.read_csv(source, engine="python", on_bad_lines=lambda f: f[:width], **kwargs)
+            if any(c.long_rows for c in chunks):
+                frame = pd.read_csv(io.BytesIO(body), engine="python", on_bad_lines=lambda f: f[:width], **kwargs)
             else:
-                frame = pd.read_csv(source, engine="c", **kwargs)
+                frame = pd.read_csv(io.BytesIO(body), engine="c", **kwargs)
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-            raise InputError(path, f"after line {header_index + 1}", f"cannot be read as a table: {exc}") from None
-        if len(frame) != len(body):
-            raise InputError(path, f"after line {header_index + 1}",
-                             f"read {len(frame)} rows but the file has {len(body)} non-empty lines; "
-                             "the file may be garbled")
+            where = f"after line {chunks[0].header_line}"
+            raise InputError(paths[0] if len(paths) == 1 else paths[0].parent, where,
+                             f"cannot be read as a table: {exc}") from None
+        if len(frame) != len(row_lines):
+            raise InputError(paths[0] if len(paths) == 1 else paths[0].parent, None,
+                             f"read {len(frame)} rows but the files have {len(row_lines)} non-empty lines; "
+                             "a file may be garbled")
     wanted = set(numeric or ())
     columns = {}
     for i, name in enumerate(header):
-        columns[i] = _convert(frame[i], name or f"column {i + 1}", row_lines, path, bad_values, warnings,
+        columns[i] = _convert(frame[i], name or f"column {i + 1}", paths, file, row_lines, bad_values, warnings,
                               all_numeric or name.strip() in wanted)
-    out = pd.DataFrame(columns, copy=False)
-    return TextTable(header, out, row_lines, header_index + 1)
+    return TextTable(header, pd.DataFrame(columns, copy=False), paths, file, row_lines)
+
+
+def read_table(path: Path, data: bytes, lines: Lines, header_index: int, encoding: str, bad_values: str,
+               warnings: WarningLog, numeric: Collection[str] | None = None, all_numeric: bool = False,
+               sep: str = "\t") -> TextTable:
+    """One file's table: prepare_chunk + read_chunks."""
+    chunk = prepare_chunk(path, data, lines, header_index, encoding, bad_values, warnings, sep)
+    return read_chunks([chunk], bad_values, warnings, numeric, all_numeric, sep)
