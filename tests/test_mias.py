@@ -15,7 +15,7 @@ from hcs_import.parsers import registry
 from hcs_import.parsers.base import ParseOptions, SynthSpec
 from hcs_import.parsers.mias import parse
 from hcs_import.synth.mias import BARCODE, CHANNELS, NEO_HEADER, PLATE_FOLDER, write_mias_experiment
-from roundtrip_check import assert_bundle_matches
+from test_mias_roundtrip import assert_bundle_matches
 
 SPEC = SynthSpec(wells=96, objects=8, seed=7, populations=2)
 

@@ -1,5 +1,5 @@
-"""Shared by the MIAS/Flex/Columbus round-trip tests: a written bundle equals the parsed model, value for value,
-as omero-py's HdfStorage serves it."""
+"""Round-trip check shared by the MIAS, Flex and Columbus tests: a written bundle equals the parsed model,
+value for value, as omero-py's HdfStorage serves it (no tests of its own here)."""
 
 from __future__ import annotations
 
