@@ -171,9 +171,13 @@ class DaskBackend:
         return self.client.submit(fn, *args, pure=False)
 
     def wait_any(self, futures: set[Any]) -> set[Any]:
-        from distributed import wait
-
-        return set(wait(list(futures), return_when="FIRST_COMPLETED").done)
+        # distributed.wait needs a default client, which we do not install (the caller may have its own);
+        # plates take seconds, so polling the futures' state is cheap enough.
+        while True:
+            done = {f for f in futures if f.done()}
+            if done:
+                return done
+            time.sleep(0.05)
 
     def failed(self, exc: BaseException) -> None:
         pass
