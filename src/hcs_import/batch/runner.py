@@ -115,6 +115,10 @@ def _die_with_parent() -> None:
             os._exit(1)
 
 
+def _warm_up() -> None:
+    from . import task  # noqa: F401  (imports the parsers and writers)
+
+
 class ProcessBackend:
     """A local pool of worker processes (spawned: no forked locks, sqlite handles or tqdm threads)."""
 
@@ -131,6 +135,11 @@ class ProcessBackend:
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
         return self.pool().submit(fn, *args)
+
+    def warm(self) -> None:
+        """Start the workers now: their imports (pandas, tables, parsers) overlap the walk of ROOT."""
+        for _ in range(self.workers):
+            self.pool().submit(_warm_up)
 
     def wait_any(self, futures: set[Any]) -> set[Any]:
         done, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
@@ -182,6 +191,9 @@ class DaskBackend:
     def failed(self, exc: BaseException) -> None:
         pass
 
+    def warm(self) -> None:
+        pass
+
     def close(self, cancel: bool = False) -> None:
         self.client.close()
 
@@ -205,11 +217,15 @@ def _replace_old_output(config: BatchConfig, job: Job, result: dict[str, Any]) -
 
 
 def execute(config: BatchConfig, ledger: Ledger, jobs: list[Job], summary: Summary,
-            on_outcome: Callable[[Outcome], None] | None = None) -> None:
-    """Import `jobs` in parallel, recording each transition in the ledger as it happens."""
+            on_outcome: Callable[[Outcome], None] | None = None,
+            backend: ProcessBackend | DaskBackend | None = None) -> None:
+    """Import `jobs` in parallel, recording each transition in the ledger as it happens.
+    Closes `backend` (made here when not given) at the end."""
     if not jobs:
+        if backend is not None:
+            backend.close(cancel=True)
         return
-    backend = make_backend(config)
+    backend = backend or make_backend(config)
     todo = list(reversed(jobs))
     running: dict[Any, Job] = {}
     bar = tqdm(total=len(jobs), desc="plates", unit="plate", disable=None if config.progress else True,
@@ -265,11 +281,17 @@ def run_batch(config: BatchConfig, on_outcome: Callable[[Outcome], None] | None 
     with Ledger(config.ledger) as ledger:
         ledger.recover()
         ledger.start_run(config.root, config.out)
-        plates = discover(config.root, skip=[config.out], formats=formats_of(config))
-        jobs, skipped = plan(config, ledger, plates)
+        backend = make_backend(config)
+        backend.warm()
+        try:
+            plates = discover(config.root, skip=[config.out], formats=formats_of(config))
+            jobs, skipped = plan(config, ledger, plates)
+        except BaseException:
+            backend.close(cancel=True)
+            raise
         for outcome in skipped:
             summary.add(outcome)
-        execute(config, ledger, jobs, summary, on_outcome)
+        execute(config, ledger, jobs, summary, on_outcome, backend)
         summary.seconds = time.perf_counter() - started
         ledger.finish_run(summary.count("ok"), summary.count("skipped"), summary.count("failed"))
     return summary
