@@ -171,3 +171,35 @@ def test_watch_imports_plates_dropped_into_the_folder(tmp_path: Path) -> None:
     summary = result["summary"]
     assert sorted(p.path for p in summary.plates if p.status == "ok") == ["drop1", "drop2"]
     assert sorted(p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")) == ["drop1", "drop2"]
+
+
+def test_server_upload_is_part_of_done(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With upload options each bundle goes to the Plate of its name; plates imported before without
+    upload are uploaded on the next run, and then skipped. (A fake upload on an in-process Dask cluster.)"""
+    distributed = pytest.importorskip("distributed")
+    from hcs_import.batch import upload as batch_upload
+
+    calls: list[tuple[str, str, str]] = []
+
+    def fake(bundle: Path, plate_name: str, upload: dict, sources: Path) -> dict:
+        calls.append((bundle.name, plate_name, upload["session_key"]))
+        return {"target": batch_upload.target_id(upload), "plate_id": len(calls), "dry_run": False}
+
+    monkeypatch.setattr(batch_upload, "upload_bundle_for_batch", fake)
+    root, out = tmp_path / "root", tmp_path / "out"
+    write_incell_plate(root / "p1", SMALL)
+    write_incell_plate(root / "p2", SMALL)
+    upload = {"host": "omero.example", "port": 4064, "session_key": "k", "mode": "server"}
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        base = BatchConfig(root=root, out=out, ledger=out / LEDGER_NAME, dask_scheduler=cluster.scheduler_address,
+                           progress=False)
+        assert run_batch(base).count("ok") == 2 and calls == []
+        second = run_batch(BatchConfig(**{**base.__dict__, "upload": upload}))
+        assert second.count("ok") == 2
+        assert {p.reason for p in second.plates} == {"not uploaded to omero.example:4064"}
+        assert sorted(calls) == [("p1", "p1", "k"), ("p2", "p2", "k")]
+        third = run_batch(BatchConfig(**{**base.__dict__, "upload": upload}))
+        assert third.count("skipped") == 2 and len(calls) == 2
+    uploads = [json.loads(r["outputs"])["upload"] for r in read_ledger(out)]
+    assert sorted(u["plate_id"] for u in uploads) == [1, 2]

@@ -63,6 +63,19 @@ def display(found: Found, root: Path) -> str:
     return found.path.name if rel == "." else rel
 
 
+def _missing_upload(config: BatchConfig, row: Any) -> str | None:
+    """With --server, a plate imported locally (or uploaded elsewhere, or only dry-run) is not done yet."""
+    if config.upload is None or config.upload.get("dry_run"):
+        return None
+    from .upload import target_id
+
+    done = json.loads(row["outputs"] or "{}").get("upload") or {}
+    target = target_id(config.upload)
+    if done.get("target") != target or done.get("dry_run"):
+        return f"not uploaded to {target}"
+    return None
+
+
 def plan(config: BatchConfig, ledger: Ledger, plates: Iterable[Found], retry_failed: bool = True,
          ) -> tuple[list[Job], list[Outcome]]:
     """Split the plates into work to do and plates to skip (imported before and unchanged)."""
@@ -84,8 +97,11 @@ def plan(config: BatchConfig, ledger: Ledger, plates: Iterable[Found], retry_fai
             if retry_failed or verdict.changed:
                 jobs.append(Job(found, "retry", stats, row["bundle"]))
             continue  # watch mode: a failed plate is retried only when its files change
+        missing_upload = _missing_upload(config, row)
         if verdict.changed:
             jobs.append(Job(found, f"changed ({verdict.reason})", stats, row["bundle"]))
+        elif missing_upload:
+            jobs.append(Job(found, missing_upload, stats, row["bundle"]))
         elif not row["bundle"] or not (Path(row["bundle"]) / "manifest.json").exists():
             jobs.append(Job(found, "output missing", stats, row["bundle"]))
         else:

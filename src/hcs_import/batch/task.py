@@ -94,7 +94,7 @@ def run_plate(path: str, out: str, options: ParseOptions, format_name: str | Non
         if upload is not None:
             from .upload import upload_bundle_for_batch  # lazily: omero is an optional dependency
 
-            result["upload"] = upload_bundle_for_batch(bundle, analysis.plate.name, upload)
+            result["upload"] = upload_bundle_for_batch(bundle, analysis.plate.name, upload, Path(path))
     except Exception as exc:
         return {"status": "failed", "error": one_line(exc), "seconds": time.perf_counter() - started}
     result["seconds"] = time.perf_counter() - started

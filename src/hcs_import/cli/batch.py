@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from ..batch.ledger import LEDGER_NAME
 from ..batch.runner import BatchConfig, run_batch
-from ..batch.summary import Outcome
+from ..batch.summary import Outcome, Summary
 from ..batch.watch import watch as watch_loop
-from .options import build_parse_options, parse_options
+from .options import build_parse_options, build_server_options, parse_options, server_options
 
 
 @click.command("batch")
@@ -30,14 +31,20 @@ from .options import build_parse_options, parse_options
 @click.option("--settle", type=float, default=10.0, show_default=True,
               help="--watch: seconds a plate's files must stay unchanged before it is imported.")
 @parse_options
+@server_options
 def batch_command(root: Path, out: Path, ledger: Path | None, dask_scheduler: str | None, as_json: bool,
                   watch: bool, interval: float, settle: float, format_name: str | None, plate_geometry: str | None,
-                  bad_values: str, rois: bool, workers: int | None, column_map: Path | None) -> None:
+                  bad_values: str, rois: bool, workers: int | None, column_map: Path | None, server: str | None,
+                  port: int, user: str | None, session_key: str | None, group: str | None, upload_mode: str,
+                  dry_run: bool, allow_missing: bool) -> None:
     """Import every plate folder under ROOT (every supported format), skipping plates already imported.
 
     A ledger records each plate; re-running skips unchanged plates, re-imports changed ones and retries
     failed ones. The batch can be killed at any moment: running it again finishes the job. The exit code
     is 1 when any plate failed.
+
+    With --server, each bundle is also uploaded to the OMERO Plate of the same name (logged in once;
+    the workers share that session). A plate imported earlier without upload is uploaded then.
     """
     options = build_parse_options(plate_geometry, bad_values, rois, 1, column_map)
     config = BatchConfig(root=root, out=out, ledger=ledger or out / LEDGER_NAME, options=options,
@@ -48,11 +55,22 @@ def batch_command(root: Path, out: Path, ledger: Path | None, dask_scheduler: st
         if outcome.status == "failed" and not as_json:
             click.echo(f"hcs-import: {outcome.path}: {outcome.error}", err=True)
 
-    if watch:
-        click.echo(f"watching {root} (every {interval:g} s, settle {settle:g} s); Ctrl-C to stop", err=True)
-        summary = watch_loop(config, interval, settle, on_outcome=report)
+    def run(config: BatchConfig) -> Summary:
+        if watch:
+            click.echo(f"watching {root} (every {interval:g} s, settle {settle:g} s); Ctrl-C to stop", err=True)
+            return watch_loop(config, interval, settle, on_outcome=report)
+        return run_batch(config, on_outcome=report)
+
+    target = build_server_options(server, port, user, session_key, group)
+    if target is None:
+        summary = run(config)
     else:
-        summary = run_batch(config, on_outcome=report)
+        from ..omero.connect import open_session
+
+        with open_session(target) as client:  # one login; workers join this session by its key
+            upload = {"host": target.host, "port": target.port, "session_key": client.getSessionId(),
+                      "group": group, "mode": upload_mode, "dry_run": dry_run, "allow_missing": allow_missing}
+            summary = run(replace(config, upload=upload))
     if as_json:
         click.echo(summary.dumps())
     else:
