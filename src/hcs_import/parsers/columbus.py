@@ -1,0 +1,259 @@
+"""PerkinElmer Columbus / Harmony text exports: per-well, per-field and per-object tables.
+
+Harmony's evaluation exports (`PlateResults.txt`, `Objects_Population - <name>.txt`) start with a
+`[General]` block of `key<TAB>value` lines and a `[Data]` line, then one tab-separated table; Columbus
+writes the same tables, sometimes without the block. Every table has `Row` and `Column` (1-based
+numbers); per-field tables add `Field`, per-object tables `Object No` (and `X`, `Y`: the object's
+centre in pixels of its field image). Column names carry units in brackets (`Position X [µm]`).
+
+Output per file: an object table named by its population (the `Population` key, else the name after
+`Objects_Population - `, else the file name) when `Object No` is present, a fields table when only
+`Field` is, else a wells table (`Wells`, or `Wells <file>` when there are several). `Row`, `Column`,
+`Field` and `Object No` become the keys (0-based `well_row`, `well_column`, `field`; `object` as
+written); every other column is kept as written, text columns as text. `Timepoint` and `Plane` are
+kept as columns but not used as z/t (their base is not documented). Objects with `X`/`Y` get Point ROIs.
+The `[General]` block is kept as table metadata (`general: <key>`). Comma-separated `.csv` exports are
+read when their fields carry no quoted commas.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..assemble import build_table, concat_rois, finish, point_rois
+from ..errors import InputError
+from ..issues_log import WarningLog
+from ..model import ColumnInfo, MeasurementTable, Plate, PlateAnalysis, object_keys_frame, well_keys_frame
+from ..wells import infer_geometry
+from .base import FormatParser, ParseOptions, SynthSpec
+from .mias_text import TextTable, choose_encoding, prepare_chunk, read_chunks, split_lines, split_unit
+
+ROW, COLUMN, FIELD, OBJECT_NO, X, Y = "Row", "Column", "Field", "Object No", "X", "Y"
+SECTION_RE = re.compile(r"^\[(?P<name>[^\]]+)\]\s*$")
+DATA_SECTION = "Data"
+POPULATION_FILE_RE = re.compile(r"^Objects_Population - (?P<name>.+)$")
+# InCarta CSVs also have `Row` and `Column` (a letter); their `WELL LABEL` column tells them apart.
+FOREIGN_HEADERS = ("WELL LABEL",)
+SUFFIXES = (".txt", ".csv", ".tsv")
+SEARCH_DEPTH = 2
+HEAD_BYTES = 64 * 1024
+HEADER_SCAN_LINES = 200
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    path: Path
+    sep: str
+    header_index: int  # 0-based line
+    general: dict[str, str]
+    kind: str  # "objects", "fields" or "wells"
+
+
+def _header_in(lines_text: list[str]) -> tuple[int, str] | None:
+    data_at = next((i for i, t in enumerate(lines_text) if SECTION_RE.match(t.strip())
+                    and SECTION_RE.match(t.strip()).group("name") == DATA_SECTION), None)
+    start = data_at + 1 if data_at is not None else 0
+    for i in range(start, len(lines_text)):
+        t = lines_text[i]
+        sep = "\t" if "\t" in t else ","
+        names = [n.strip() for n in t.split(sep)]
+        if ROW in names and COLUMN in names and not any(f in names for f in FOREIGN_HEADERS):
+            return i, sep
+        if data_at is not None and t.strip():
+            return None  # the line after [Data] must be the header
+    return None
+
+
+def sniff(path: Path) -> ExportFile | None:
+    """An ExportFile when the file's head holds a Row/Column header with a number under `Row`."""
+    if path.suffix.lower() not in SUFFIXES or not path.is_file():
+        return None
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
+    except OSError:
+        return None
+    text = head.decode(choose_encoding(head) if len(head) < HEAD_BYTES else "latin-1", "replace")
+    lines_text = text.splitlines()[:HEADER_SCAN_LINES]
+    found = _header_in(lines_text)
+    if found is None:
+        return None
+    i, sep = found
+    names = [n.strip() for n in lines_text[i].split(sep)]
+    following = next((t for t in lines_text[i + 1 :] if t.strip()), None)
+    if following is not None:
+        cells = following.split(sep)
+        if len(cells) <= names.index(ROW) or not cells[names.index(ROW)].strip().isdigit():
+            return None
+    general: dict[str, str] = {}
+    for t in lines_text[:i]:
+        if SECTION_RE.match(t.strip()) or not t.strip():
+            continue
+        key, _, value = t.partition("\t")
+        general.setdefault(key.strip().rstrip(":"), value.strip())
+    kind = "objects" if OBJECT_NO in names else "fields" if FIELD in names else "wells"
+    return ExportFile(path, sep, i, general, kind)
+
+
+def _candidates(root: Path) -> list[Path]:
+    if root.is_file():
+        return [root]
+    out: list[Path] = []
+    for depth in range(SEARCH_DEPTH + 1):
+        out.extend(p for p in root.glob("/".join(["*"] * (depth + 1))) if p.is_file())
+    return sorted(out)
+
+
+def find_exports(root: Path) -> list[ExportFile]:
+    return [e for e in (sniff(p) for p in _candidates(root)) if e is not None]
+
+
+def detect(path: Path) -> bool:
+    try:
+        return bool(find_exports(path))
+    except OSError:
+        return False
+
+
+def population_name(export: ExportFile) -> str:
+    if export.general.get("Population"):
+        return export.general["Population"]
+    m = POPULATION_FILE_RE.match(export.path.stem)
+    return m.group("name") if m else export.path.stem
+
+
+def _keys(table: TextTable, names: list[str], export: ExportFile, bad_values: str,
+          warnings: WarningLog) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Rows whose key columns are whole numbers >= 1 (others: error, or dropped and counted)."""
+    wanted = [ROW, COLUMN] + ([FIELD] if export.kind != "wells" else []) + (
+        [OBJECT_NO] if export.kind == "objects" else [])
+    ok = np.ones(len(table.frame), dtype=bool)
+    values: dict[str, np.ndarray] = {}
+    for key in wanted:
+        v = np.asarray(table.frame[names.index(key)], dtype=np.float64)
+        lowest = 0 if key == OBJECT_NO else 1
+        good = np.isfinite(v) & (v == np.round(v)) & (v >= lowest)
+        if not good.all():
+            i = int(np.flatnonzero(~good)[0])
+            raw = table.frame[names.index(key)].iloc[i]
+            if bad_values == "error":
+                raise InputError(export.path, f"line {int(table.lines[i])}, column {key!r}",
+                                 f"value {raw!r}: expected a whole number >= {lowest}")
+            warnings.add(f"{export.path.name}: rows without a valid {key} dropped (cannot be placed on the plate)",
+                         f"line {int(table.lines[i])}: {raw!r}", int((~good).sum()))
+        ok &= good
+        values[key] = np.nan_to_num(v).astype(np.int64)
+    return ok, values
+
+
+def _read(export: ExportFile, options: ParseOptions,
+          warnings: WarningLog) -> tuple[TextTable, np.ndarray, dict[str, np.ndarray], list[str]]:
+    data = export.path.read_bytes()
+    enc = choose_encoding(data)
+    lines = split_lines(data, export.sep.encode())
+    chunk = prepare_chunk(export.path, data, lines, export.header_index, enc, options.bad_values, warnings,
+                          export.sep)
+    names = [n.strip() for n in chunk.header]
+    for required in (ROW, COLUMN):
+        if required not in names:
+            raise InputError(export.path, f"line {export.header_index + 1}", f"no {required!r} column in the header")
+    keys = [k for k in (ROW, COLUMN, FIELD, OBJECT_NO) if k in names]
+    text = read_chunks([chunk], options.bad_values, warnings, numeric=keys, sep=export.sep)
+    ok, key_values = _keys(text, names, export, options.bad_values, warnings)
+    return text, ok, key_values, names
+
+
+def _build(export: ExportFile, name: str, text: TextTable, ok: np.ndarray, key_values: dict[str, np.ndarray],
+           names: list[str], columns: int) -> MeasurementTable:
+    consumed = {ROW, COLUMN} | ({FIELD} if export.kind != "wells" else set()) | (
+        {OBJECT_NO} if export.kind == "objects" else set())
+    rows = np.flatnonzero(ok)
+    r, c = key_values[ROW][rows] - 1, key_values[COLUMN][rows] - 1
+    if export.kind == "wells":
+        keys = well_keys_frame(r, c, columns)
+    else:
+        f = key_values[FIELD][rows] - 1
+        obj = key_values[OBJECT_NO][rows] if export.kind == "objects" else np.zeros(len(rows), dtype=np.int64)
+        keys = object_keys_frame(r, c, f, obj, columns)
+        if export.kind == "fields":
+            keys = keys.iloc[:, :4]
+    measurements: dict[str, np.ndarray] = {}
+    infos: dict[str, ColumnInfo] = {}
+    for i, col in enumerate(names):
+        if col in consumed:
+            continue
+        label, n = col or f"column {i + 1}", 2
+        while label in measurements:
+            label = f"{col} ({n})"
+            n += 1
+        measurements[label] = text.frame[i].to_numpy()[rows]
+        infos[label] = ColumnInfo(*split_unit(label))
+    meta: dict[str, str | int | float] = {"columbus.file": export.path.name,
+                                          **{f"general: {k}": v for k, v in export.general.items()}}
+    return build_table(name, export.kind, keys, measurements, infos, meta)  # type: ignore[arg-type]
+
+
+def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
+    root = path if path.is_dir() else path.parent
+    exports = find_exports(path)
+    if not exports:
+        raise InputError(path, None, "no Columbus/Harmony export (a .txt/.csv table with Row and Column columns)")
+    warnings = WarningLog()
+    parsed = [(e, *_read(e, options, warnings)) for e in exports]
+    if options.plate_geometry:
+        rows, cols = options.plate_geometry
+    else:
+        max_r = max((int(kv[ROW][ok].max()) for _, _, ok, kv, _ in parsed if ok.any()), default=1) - 1
+        max_c = max((int(kv[COLUMN][ok].max()) for _, _, ok, kv, _ in parsed if ok.any()), default=1) - 1
+        rows, cols = infer_geometry(max_r, max_c)
+        warnings.note(f"Columbus: no plate layout in the exports: plate geometry {rows}x{cols} inferred from the "
+                      "largest well (give --plate-geometry to override)")
+    general = {k: v for e in exports for k, v in e.general.items()}
+    plate_name = general.get("Plate Name") or general.get("Plate") or (root.name if root.is_dir() else root.stem)
+    plate = Plate(name=plate_name, rows=rows, columns=cols, barcode=general.get("Barcode") or None)
+    per_kind = {k: sum(1 for e in exports if e.kind == k) for k in ("wells", "fields", "objects")}
+    tables: list[MeasurementTable] = []
+    rois = []
+    taken: set[str] = set()
+    for export, text, ok, key_values, names in parsed:
+        if export.kind == "objects":
+            name = population_name(export)
+        else:
+            base = "Wells" if export.kind == "wells" else "Fields"
+            name = base if per_kind[export.kind] == 1 else f"{base} {export.path.stem}"
+        unique, n = name, 2
+        while unique in taken:
+            unique = f"{name} ({n})"
+            n += 1
+        taken.add(unique)
+        table = _build(export, unique, text, ok, key_values, names, cols)
+        tables.append(table)
+        if options.rois and export.kind == "objects" and X in table.data.columns and Y in table.data.columns:
+            rois.append(point_rois(table, X, Y, warnings))
+    return finish(fmt="columbus", version=__version__, root=root, plate=plate, tables=tables,
+                  rois=concat_rois(rois), sources=[e.path for e in exports], warnings=warnings)
+
+
+def _synthesize(out: Path, spec: SynthSpec) -> Path:
+    from ..synth.columbus import write_columbus_export
+
+    return write_columbus_export(out, spec)
+
+
+PARSER = FormatParser(
+    name="columbus",
+    version=__version__,
+    description="PerkinElmer Columbus / Harmony text exports (per well, per field, per object: Row, Column, "
+                "Field, Object No, X, Y)",
+    looks_for="a .txt/.csv table with Row and Column (1-based numbers) columns, e.g. PlateResults.txt or "
+              "'Objects_Population - <name>.txt' (up to 2 folders deep)",
+    detect=detect,
+    parse=parse,
+    synthesize=_synthesize,
+    priority=40,
+)
