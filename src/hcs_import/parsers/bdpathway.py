@@ -114,7 +114,14 @@ def _wells_of(table: DelimitedTable, column: str) -> tuple[np.ndarray | None, np
     if pd.api.types.is_numeric_dtype(values):
         return None, None, whole_numbers(table, column, minimum=1, expected="a 1-based well number or a well label")
     text = values.astype(object).where(values.notna(), "").astype(str).str.replace(WELL_PREFIX, "", regex=True)
-    codes, uniques = pd.factorize(text.str.strip())
+    text = text.str.strip()
+    if len(text) and text.str.fullmatch(r"\d+").all():  # 1-based row-major well numbers, read as text
+        numbers = text.astype(np.int64).to_numpy()
+        if (numbers < 1).any():
+            i = int(np.flatnonzero(numbers < 1)[0])
+            raise table.error(i, column, f"value {values.iloc[i]!r}: expected a 1-based well number")
+        return None, None, numbers
+    codes, uniques = pd.factorize(text)
     pairs = []
     for u in uniques:
         try:
