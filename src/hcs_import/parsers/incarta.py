@@ -38,6 +38,7 @@ from .incell_xdce import is_xdce, parse_xdce
 from .scanr_delimited import DelimitedTable, read_delimited, read_header, whole_numbers
 
 SEARCH_DEPTH = 2  # exports sit next to the images or a folder or two below
+DETECT_BYTES = 16 * 1024  # detection reads the header line only (every CSV of a folder is looked at)
 COL_ROW = "Row"  # letter (A..), as IN Carta writes it; a 1-based number is accepted too
 COL_COLUMN = "Column"  # 1-based
 COL_WELL_LABEL = "WELL LABEL"  # "A - 1"
@@ -73,7 +74,7 @@ def is_incarta_csv(path: Path) -> bool:
     if path.suffix.lower() != ".csv":
         return False
     try:
-        header = read_header(path, sep=",")
+        header = read_header(path, sep=",", head_bytes=DETECT_BYTES)
     except OSError:
         return False
     if header is None:

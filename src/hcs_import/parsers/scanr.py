@@ -116,12 +116,19 @@ def _require(table: DelimitedTable, *names: str) -> str:
                      f"no {wanted} column; expected ScanR ParameterData columns such as 'Object ID', 'Well '")
 
 
-def _wells(table: DelimitedTable) -> np.ndarray:
-    """1-based well numbers of every row."""
+def _wells(table: DelimitedTable, warnings: WarningLog) -> np.ndarray:
+    """1-based well numbers of every row (from `Well `, else `Parent Object ID (Well)` + 1)."""
     col = _require(table, COL_WELL, COL_WELL_PARENT)
-    if col == COL_WELL:
-        return whole_numbers(table, col, minimum=1, expected="a 1-based well number")
-    return whole_numbers(table, col, minimum=0, expected="a 0-based well index (well number - 1)") + 1
+    if col == COL_WELL_PARENT:
+        return whole_numbers(table, col, minimum=0, expected="a 0-based well index (well number - 1)") + 1
+    wells = whole_numbers(table, col, minimum=1, expected="a 1-based well number")
+    if COL_WELL_PARENT in table.data.columns:
+        parent = table.data[COL_WELL_PARENT].to_numpy(dtype=np.float64, na_value=np.nan)
+        differ = int((parent != wells - 1).sum())
+        if differ:
+            warnings.add(f"{table.path.name}: '{COL_WELL_PARENT}' is not 'Well ' - 1 (the 'Well ' column was used)",
+                         f"{differ} rows", differ)
+    return wells
 
 
 def _geometry(descriptor: Descriptor | None, max_well: int, options: ParseOptions,
@@ -196,8 +203,7 @@ def _link_parents(tables: list[MeasurementTable], warnings: WarningLog) -> list[
             main = mains[0]
             note = f"Object ID of the parent object in population {main.name!r}"
             parents = t.data[COL_PARENT_MO].to_numpy(dtype=np.float64, na_value=np.nan)
-            known = main.data["Object ID"].to_numpy(dtype=np.float64) if "Object ID" in main.data.columns \
-                else main.data["object"].to_numpy(dtype=np.float64)
+            known = main.data[COL_OBJECT if COL_OBJECT in main.data.columns else "object"].to_numpy(dtype=np.float64)
             missing = int((~np.isin(parents, known)).sum())
             if missing:
                 warnings.add(f"{t.name}: '{COL_PARENT_MO}' values not found among the Object IDs of {main.name!r}",
@@ -239,7 +245,7 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
         table = read_delimited(p, what="ScanR ParameterData", bad_values=options.bad_values, warnings=warnings,
                                default_sep="," if p.suffix.lower() == ".csv" else "\t")
         _require(table, COL_OBJECT)
-        read.append((name, table, _wells(table)))
+        read.append((name, table, _wells(table, warnings)))
         done += p.stat().st_size
         if options.progress:
             options.progress(done, total)

@@ -126,14 +126,14 @@ def split_header(line: str, sep: str) -> tuple[str, ...]:
 
 
 def read_header(path: Path, *, sep: str | None = None, default_sep: str = "\t", skip_lines: int = 0,
-                encoding: str | None = None) -> Header | None:
+                encoding: str | None = None, head_bytes: int = HEAD_BYTES) -> Header | None:
     """The header of a delimited file (first non-blank line after `skip_lines`), or None if there is none."""
     with open(path, "rb") as fh:
-        head = fh.read(HEAD_BYTES)
+        head = fh.read(head_bytes)
     enc = encoding or sniff_encoding(head)
     text = head.decode(enc, errors="replace")
     lines = text.splitlines()
-    if len(head) == HEAD_BYTES and lines and not text.endswith(("\n", "\r")):
+    if len(head) == head_bytes and len(lines) > 1 and not text.endswith(("\n", "\r")):
         lines = lines[:-1]  # the last line of the head may be cut
     for i in range(skip_lines, len(lines)):
         line = lines[i].lstrip("\ufeff")
