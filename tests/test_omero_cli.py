@@ -39,7 +39,8 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeServer, list[S
     @contextmanager
     def fake_open(options: ServerOptions) -> Iterator[FakeClient]:
         seen.append(options)
-        assert options.password() == SECRET or options.session_key
+        if not options.session_key:
+            assert options.password() == SECRET  # from OMERO_PASSWORD or the prompt, exactly once per session
         yield FakeClient(fake)
 
     monkeypatch.setattr("hcs_import.omero.upload.open_session", fake_open)
@@ -123,3 +124,25 @@ def test_parse_plate_ids_and_pairing(tmp_path: Path) -> None:
     assert pair_plates({51: "x"}, [a]) == ([(51, a)], [])
     pairs, problems = pair_plates({51: "B", 52: "C"}, [a, b])
     assert pairs == [(51, b)] and problems == ["Plate 52 (C): no analysis folder of that name"]
+
+
+def test_unreachable_server_is_one_line_and_leaks_nothing(small_plate: tuple[Path, Path],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMERO_PASSWORD", SECRET)
+    res = CliRunner().invoke(main, ["plate", str(small_plate[1]), "--server", "127.0.0.1", "--port", "1",
+                                    "--user", "alice", "--plate-id", "1"])
+    assert res.exit_code == 2
+    assert "127.0.0.1:1: cannot connect" in res.output and SECRET not in res.output
+    assert "Traceback" not in res.output
+
+
+def test_password_prompt_when_no_environment(small_plate: tuple[Path, Path], server: Any,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    fake, seen = server
+    monkeypatch.delenv("OMERO_PASSWORD")
+    plate = fake.add_plate("P7", 8, 12, 1)
+    res = CliRunner().invoke(main, ["plate", str(small_plate[1]), "--server", "h", "--user", "alice",
+                                    "--plate-id", str(oid(plate)), "--dry-run"], input=f"{SECRET}\n")
+    assert res.exit_code == 0, res.output
+    assert "OMERO password for alice@h" in res.output and SECRET not in res.output
+    assert seen and seen[-1].user == "alice"  # the fake checked the prompted password
