@@ -1,0 +1,167 @@
+"""Columbus/Harmony text exports: tables per file, keys, text columns, units, ROIs, bad input, round trip."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hcs_import.errors import InputError
+from hcs_import.parsers import registry
+from hcs_import.parsers.base import ParseOptions, SynthSpec
+from hcs_import.parsers.columbus import parse
+from hcs_import.synth.columbus import EVALUATION, PLATE_NAME, write_columbus_export
+from test_mias_roundtrip import assert_bundle_matches
+
+SPEC = SynthSpec(wells=96, fields=2, objects=4, seed=5, populations=2, measurements=4)
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory) -> Path:
+    return write_columbus_export(tmp_path_factory.mktemp("columbus") / "plate", SPEC)
+
+
+@pytest.fixture(scope="module")
+def analysis(export: Path):
+    return parse(export, ParseOptions())
+
+
+@pytest.fixture
+def copy(export: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(export, tmp_path / "plate"))
+
+
+def objects_file(root: Path, population: str = "Nuclei") -> Path:
+    return root / EVALUATION / f"Objects_Population - {population}.txt"
+
+
+def read_export(path: Path) -> pd.DataFrame:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    h = lines.index("[Data]") + 1
+    return pd.DataFrame([t.split("\t") for t in lines[h + 1 :] if t], columns=lines[h].split("\t"))
+
+
+def test_detected_as_columbus(export: Path) -> None:
+    assert registry.detect(export).name == "columbus"
+
+
+def test_tables_keys_and_every_value(export: Path, analysis) -> None:  # type: ignore[no-untyped-def]
+    assert {t.name: t.kind for t in analysis.tables} == {"Nuclei": "objects", "Cells": "objects", "Wells": "wells"}
+    assert analysis.plate.name == PLATE_NAME and (analysis.plate.rows, analysis.plate.columns) == (8, 12)
+    raw = read_export(objects_file(export))
+    d = analysis.table("Nuclei").data
+    assert len(d) == len(raw)
+    assert np.array_equal(d["well_row"], raw["Row"].astype(int) - 1)
+    assert np.array_equal(d["well_column"], raw["Column"].astype(int) - 1)
+    assert np.array_equal(d["field"], raw["Field"].astype(int) - 1)
+    assert np.array_equal(d["object"], raw["Object No"].astype(int))
+    for col in raw.columns:
+        if col in ("Row", "Column", "Field", "Object No"):
+            assert col not in d.columns  # consumed into the keys
+            continue
+        got = d[col]
+        if col in ("Plate ID", "Measurement", "Evaluation", "Bounding Box", "Compound"):
+            assert got.tolist() == raw[col].tolist(), col  # text columns stay text
+        else:
+            assert np.array_equal(got.to_numpy(float), raw[col].astype(float).to_numpy(), equal_nan=True), col
+    nuclei = analysis.table("Nuclei")
+    assert nuclei.info("Position X [µm]").unit == "µm" and nuclei.info("Nuclei - Area [µm²]").unit == "µm²"
+    assert nuclei.metadata["general: Population"] == "Nuclei"
+    assert nuclei.metadata["general: Evaluation"] == EVALUATION
+
+
+def test_point_rois_from_x_y(analysis) -> None:  # type: ignore[no-untyped-def]
+    for name in ("Nuclei", "Cells"):
+        table = analysis.table(name).data
+        rois = analysis.rois[analysis.rois["population"] == name]
+        assert len(rois) == len(table) and (rois["shape"] == "point").all()
+        assert np.array_equal(rois["x"].to_numpy(), table["X"].to_numpy()[rois["table_row"]])
+        assert np.array_equal(rois["y"].to_numpy(), table["Y"].to_numpy()[rois["table_row"]])
+        assert np.array_equal(rois["field"].to_numpy(), table["field"].to_numpy()[rois["table_row"]])
+
+
+def test_per_field_export_and_plain_columbus_without_general_block(tmp_path: Path) -> None:
+    path = tmp_path / "FieldResults.txt"
+    path.write_text("Row\tColumn\tField\tNuclei - Number of Objects\tCompound\n"
+                    "2\t3\t1\t120\tDMSO\n2\t3\t2\t98\tDMSO\n")
+    a = parse(tmp_path, ParseOptions())
+    names = [t.name for t in a.tables]
+    assert names == ["Fields"]  # finish() computes a per-well table from object tables only
+    f = a.table("Fields").data
+    assert f[["well_row", "well_column", "field"]].values.tolist() == [[1, 2, 0], [1, 2, 1]]
+    assert f["well"].tolist() == ["B03", "B03"]
+
+
+def test_not_columbus_incarta_style_letters(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("Row,Column,WELL LABEL,Nuclei cg X wv1\nA,1,A - 1,3.5\n")
+    (tmp_path / "b.txt").write_text("Row\tColumn\tValue\nB\t2\t1.0\n")
+    assert not registry.get("columbus").detect(tmp_path)
+
+
+# -- bad input -------------------------------------------------------------------------------------
+
+
+def _one_line(err: pytest.ExceptionInfo[InputError], *needles: str) -> None:
+    msg = str(err.value)
+    assert "\n" not in msg
+    for n in needles:
+        assert n in msg, msg
+
+
+def _damage(path: Path, row: int, column: str, value: str) -> int:
+    lines = path.read_bytes().decode("utf-8").split("\r\n")
+    h = lines.index("[Data]") + 1
+    names = lines[h].split("\t")
+    cells = lines[h + 1 + row].split("\t")
+    cells[names.index(column)] = value
+    lines[h + 1 + row] = "\t".join(cells)
+    path.write_text("\r\n".join(lines), encoding="utf-8", newline="")
+    return h + 2 + row  # 1-based file line
+
+
+def test_bad_key_value(copy: Path) -> None:
+    line = _damage(objects_file(copy), 5, "Row", "B")
+    with pytest.raises(InputError) as err:
+        parse(copy, ParseOptions())
+    _one_line(err, "Objects_Population - Nuclei.txt", f"line {line}", "column 'Row'")
+    a = parse(copy, ParseOptions(bad_values="nan"))
+    assert any("rows without a valid Row dropped" in w and "1 occurrence" in w for w in a.warnings)
+    assert len(a.table("Nuclei").data) == len(read_export(objects_file(copy))) - 1
+
+
+def test_non_numeric_measurement(copy: Path) -> None:
+    line = _damage(objects_file(copy, "Cells"), 2, "Cells - Roundness", "round-ish")
+    with pytest.raises(InputError) as err:
+        parse(copy, ParseOptions())
+    _one_line(err, "Objects_Population - Cells.txt", f"line {line}", "'Cells - Roundness'", "'round-ish'")
+    a = parse(copy, ParseOptions(bad_values="nan"))
+    assert np.isnan(a.table("Cells").data["Cells - Roundness"].iloc[2])
+
+
+def test_truncated_export(copy: Path) -> None:
+    path = objects_file(copy)
+    data = path.read_bytes()
+    cut = data.rindex(b"\t", 0, len(data) - 2)
+    path.write_bytes(data[:cut])
+    with pytest.raises(InputError) as err:
+        parse(copy, ParseOptions())
+    last_line = data[:cut].count(b"\n") + 1
+    _one_line(err, path.name, f"line {last_line}", "tab-separated fields")
+    a = parse(copy, ParseOptions(bad_values="nan"))
+    assert any("fewer fields than the header" in w for w in a.warnings)
+
+
+# -- end to end ------------------------------------------------------------------------------------
+
+
+def test_cli_plate_bundle_read_back_by_hdfstorage(cli, export: Path, analysis, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    detected = cli("detect", export)
+    assert detected.exit_code == 0 and detected.output.startswith("columbus\t")
+    out = tmp_path / "out"
+    result = cli("plate", export, "--out", out)
+    assert result.exit_code == 0, result.output
+    manifest = assert_bundle_matches(out / PLATE_NAME, analysis)
+    assert manifest["rois"]["by_shape"] == {"point": len(analysis.rois)}
