@@ -8,7 +8,7 @@ OMERO.insight on Plates or Screens; it reads the analysis files from each plate'
 
 import omero.scripts as scripts
 from omero.model import FileAnnotationI
-from omero.rtypes import rbool, rlong, robject, rstring
+from omero.rtypes import rlong, robject, rstring
 
 from hcs_import.omero.server_side import run
 
@@ -19,13 +19,13 @@ def main() -> None:
         "Import the analysis results of high-content-screening plates as OMERO.tables (per well and per object)"
         " and ROIs. Re-running replaces what an earlier run of the same results created.",
         scripts.String("Data_Type", optional=False, grouping="1", description="Plate or Screen",
-                       values=[rstring("Plate"), rstring("Screen")], default=rstring("Plate")),
+                       values=[rstring("Plate"), rstring("Screen")], default="Plate"),
         scripts.List("IDs", optional=False, grouping="2", description="Plate or Screen IDs").ofType(rlong(0)),
         scripts.String("Mode", grouping="3", description="server: tables service; file: one .h5 upload",
-                       values=[rstring("server"), rstring("file")], default=rstring("server")),
+                       values=[rstring("server"), rstring("file")], default="server"),
         scripts.Bool("Dry_Run", grouping="4", description="Only report what would be created and deleted",
-                     default=rbool(False)),
-        scripts.Bool("Allow_Missing", grouping="5", default=rbool(False),
+                     default=False),
+        scripts.Bool("Allow_Missing", grouping="5", default=False,
                      description="Store results of wells/fields without images with id -1 instead of stopping"),
         version="0.1.0",
         authors=["hcs-import"],
