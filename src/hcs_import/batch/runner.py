@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -136,7 +137,8 @@ def _warm_up() -> None:
 
 
 class ProcessBackend:
-    """A local pool of worker processes (spawned: no forked locks, sqlite handles or tqdm threads)."""
+    """A local pool of worker processes, spawned: no inherited locks, sqlite handles or tqdm threads.
+    (forkserver would start faster, but its server outlives a SIGKILLed coordinator with its workers.)"""
 
     def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)
@@ -173,6 +175,22 @@ class ProcessBackend:
             self._pool = None
 
 
+def _reachable(address: str) -> None:
+    """Fail fast on a scheduler that is not there (the Dask client would retry until its timeout)."""
+    from urllib.parse import urlsplit
+
+    from ..errors import HcsImportError
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme not in ("tcp", "tls") or not parts.hostname:
+        return  # inproc://, ucx://, ...: let Dask judge
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 8786), timeout=10):
+            pass
+    except OSError as exc:
+        raise HcsImportError(f"--dask-scheduler {address}: cannot connect: {exc.strerror or exc}") from None
+
+
 class DaskBackend:
     """Plates as tasks on an existing Dask distributed cluster; the ledger stays here."""
 
@@ -183,6 +201,7 @@ class DaskBackend:
             from ..errors import HcsImportError
 
             raise HcsImportError("--dask-scheduler needs dask[distributed]: pip install 'hcs-import[dask]'") from exc
+        _reachable(address)
         try:
             self.client = Client(address, timeout="20s", set_as_default=False)
         except OSError as exc:
