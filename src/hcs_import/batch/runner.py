@@ -171,6 +171,9 @@ class ProcessBackend:
 
     def close(self, cancel: bool = False) -> None:
         if self._pool is not None:
+            if cancel:  # Ctrl-C: stop the plates in flight now (they are marked pending and redone)
+                for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
+                    proc.terminate()
             self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
             self._pool = None
 

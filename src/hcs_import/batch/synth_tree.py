@@ -33,11 +33,11 @@ def generators() -> dict[str, registry.FormatParser]:
 
 # Generators whose plate name is fixed, not the folder's: the name, replaced in place by one of the same
 # length (binary files such as .flex TIFFs keep their offsets). SynthSpec has no plate name (yet).
-FIXED_NAMES = {"flex": b"FlexPlate01"}
+FIXED_NAMES = {"flex": b"FlexPlate01", "columbus": b"ColumbusPlate01"}
 
 
 def _uniquify(folder: Path, fmt: str, i: int) -> None:
-    """Give the plate at `folder` a name of its own (MIAS: the plate folder; Flex: the name in its files)."""
+    """Give the plate at `folder` a name of its own (MIAS: the plate folder; Flex, Columbus: the name in its files)."""
     for template in folder.glob("*/Nugenesistemplate.txt"):  # MIAS experiments always hold `001-MIAS0001`
         plate = template.parent
         plate.rename(plate.with_name(f"{plate.name.split('-', 1)[0]}-{fmt.upper()}{i:04d}"))
