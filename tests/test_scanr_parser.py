@@ -322,3 +322,11 @@ def test_malformed_descriptor(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:500])
     with pytest.raises(InputError, match=r"experiment_descriptor.xml: line \d+: malformed XML"):
         scanr.parse(folder, ParseOptions())
+
+
+def test_well_and_parent_well_disagreeing_is_counted(tmp_path: Path) -> None:
+    folder = tmp_path / "p"
+    _write(folder, "ParameterData_Main.txt", "Object ID\tWell \tParent Object ID (Well)\n0\t1\t0\n1\t2\t5\n")
+    analysis = scanr.parse(folder, ParseOptions())
+    assert analysis.table("Main").data["well"].tolist() == ["A01", "A02"]
+    assert any("is not 'Well ' - 1" in w and "1 occurrence" in w for w in analysis.warnings)
