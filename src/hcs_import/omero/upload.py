@@ -342,12 +342,13 @@ def _link_rois(update: Any, roi_ids: np.ndarray, ann_id: int, batch: int) -> Non
     from omero.model import FileAnnotationI, RoiAnnotationLinkI, RoiI
 
     roi_ids = roi_ids[roi_ids >= 0]
+    ann = FileAnnotationI(ann_id, False)  # one shared reference per call: Ice sends it once
     for start, stop in batches(len(roi_ids), batch):
         links = []
         for rid in roi_ids[start:stop].tolist():
             link = RoiAnnotationLinkI()
-            link.parent = RoiI(rid, False)
-            link.child = FileAnnotationI(ann_id, False)
+            link.setParent(RoiI(rid, False))
+            link.setChild(ann)
             links.append(link)
         update.saveAndReturnIds(links)
 
