@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ..parsers.base import SynthSpec
 from ..wells import row_letters
 from .common import geometry, objects_per_field, rng
@@ -70,6 +72,66 @@ def write_xdce(path: Path, rows: int, cols: int, fields: int, name: str) -> None
     path.write_text("\n".join(lines), encoding="iso-8859-1")
 
 
+def _block_template(row: int, col: int, fld: int, pops: tuple[tuple[str, str], ...], keys: dict[str, list[str]],
+                    missing: bool, nan_cell: bool) -> str:
+    """%-template of one object's WellData block; its arguments are `_block_args` columns, in order."""
+    parts = [f'    <WellData row="{row + 1}" col="{col + 1}" field="{fld + 1}" cell="%d">\n']
+    for pop, _ in pops:
+        src = pop.replace("%", "%%")
+        for j, key in enumerate(keys[pop]):
+            if j == SPARSE_KEY_INDEX and missing:
+                continue
+            if j < 2:
+                v = "%.3f"
+            elif j == 3 and nan_cell:
+                v = "NaN"
+            else:
+                v = "%.5g"
+            parts.append(f'      <Measure source="{src}" key="{key.replace("%", "%%")}" value="{v}" />\n')
+    parts.append("    </WellData>\n")
+    return "".join(parts)
+
+
+def _block_columns(pops: tuple[tuple[str, str], ...], keys: dict[str, list[str]], missing: bool,
+                   nan_cell: bool) -> list[int]:
+    """Which `_block_args` columns a template with these flags consumes."""
+    out, pos = [0], 1
+    for pop, _ in pops:
+        for j in range(len(keys[pop])):
+            if not ((j == SPARSE_KEY_INDEX and missing) or (j == 3 and nan_cell)):
+                out.append(pos)
+            pos += 1
+    return out
+
+
+def _field_blocks(row: int, col: int, fld: int, n: int, pops: tuple[tuple[str, str], ...],
+                  keys: dict[str, list[str]], values: dict[str, np.ndarray], xy: np.ndarray,
+                  missing: np.ndarray, nan_cell: np.ndarray) -> str:
+    """The WellData blocks of one field's n objects, formatted a whole template at a time.
+
+    Every object's text is one `template % values`: one template per combination of the sparse-key and
+    NaN flags, the numbers formatted exactly as `f"{v:.3f}"` / `f"{v:.5g}"` would.
+    """
+    if n == 0:
+        return ""
+    args = [np.arange(1, n + 1, dtype=np.float64)[:, None]]
+    for p, (pop, _) in enumerate(pops):
+        vals = values[pop].copy()
+        vals[:, :2] = xy + p * 0.5
+        args.append(vals)
+    table = np.hstack(args)
+    combo = missing.astype(np.int64) * 2 + nan_cell.astype(np.int64)
+    blocks: list[str] = [""] * n
+    for code in np.unique(combo):
+        m, nc = bool(code & 2), bool(code & 1)
+        template = _block_template(row, col, fld, pops, keys, m, nc)
+        rows = np.flatnonzero(combo == code)
+        sub = table[np.ix_(rows, _block_columns(pops, keys, m, nc))].tolist()
+        for i, a in zip(rows.tolist(), sub):
+            blocks[i] = template % tuple(a)
+    return "".join(blocks)
+
+
 def write_results(path: Path, spec: SynthSpec, rows: int, cols: int) -> int:
     """Write the analysis XML; returns the number of objects written."""
     r = rng(spec.seed)
@@ -94,28 +156,11 @@ def write_results(path: Path, spec: SynthSpec, rows: int, cols: int) -> int:
                 k += 1
                 well_total += n
                 total += n
-                blocks = []
                 values = {pop: r.normal(100.0, 25.0, size=(n, len(keys[pop]))) for pop, _ in pops}
                 xy = r.uniform(0, 2048, size=(n, 2))
                 missing = r.random(n) < 0.02
                 nan_cell = r.random(n) < 0.005
-                for i in range(n):
-                    parts = [f'    <WellData row="{row + 1}" col="{col + 1}" field="{f + 1}" cell="{i + 1}">\n']
-                    for p, (pop, _) in enumerate(pops):
-                        vals = values[pop][i]
-                        for j, key in enumerate(keys[pop]):
-                            if j == SPARSE_KEY_INDEX and missing[i]:
-                                continue
-                            if j < 2:
-                                v = f"{xy[i, j] + p * 0.5:.3f}"
-                            elif j == 3 and nan_cell[i]:
-                                v = "NaN"
-                            else:
-                                v = f"{vals[j]:.5g}"
-                            parts.append(f'      <Measure source="{pop}" key="{key}" value="{v}" />\n')
-                    parts.append("    </WellData>\n")
-                    blocks.append("".join(parts))
-                out.write("".join(blocks))
+                out.write(_field_blocks(row, col, f, n, pops, keys, values, xy, missing, nan_cell))
             out.write(f'    <WellData row="{row + 1}" col="{col + 1}" field="1" cell="Summary">\n')
             out.write(f'      <Measure source="Cells" key="Cell Count" value="{well_total}" />\n')
             out.write(f'      <Measure source="Nuclei" key="Mean Nuc Area" value="{r.normal(80, 5):.4g}" />\n')
