@@ -1,0 +1,141 @@
+"""The contenders the benchmarks compare; each runs in its own process: `python contenders.py NAME ARGS...`.
+
+Every contender times its own work only (imports excluded) and prints one `RESULT {json}` line
+(see harness.py), which the benchmark script reads while it measures the process from outside.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from harness import report
+
+warnings.simplefilter("ignore")  # plug-ins of other formats that fail to load say so on every import
+
+
+def incell_floor(xml: str) -> None:
+    """Only reading: lxml iterparse over every WellData, each freed as read (the streaming idiom), no work."""
+    from lxml import etree
+
+    t0 = time.perf_counter()
+    n = 0
+    for _, el in etree.iterparse(xml, events=("end",), tag="WellData", huge_tree=True):
+        n += 1
+        el.clear()
+        parent = el.getparent()
+        while el.getprevious() is not None:
+            del parent[0]
+    report({"wall_s": time.perf_counter() - t0, "info": {"welldata": n}})
+
+
+def csv_floor(*files: str) -> None:
+    """Only reading: pandas reads every delimited file (C engine, types inferred), nothing else."""
+    import pandas as pd
+
+    t0 = time.perf_counter()
+    rows = 0
+    for f in files:
+        with open(f, encoding="utf-8", errors="replace") as fh:
+            head = fh.read(65536)
+        sep = "\t" if head.count("\t") >= head.count(",") else ","
+        rows += len(pd.read_csv(f, sep=sep, engine="c", low_memory=False, encoding_errors="replace"))
+    report({"wall_s": time.perf_counter() - t0, "info": {"rows": rows}})
+
+
+def mias_floor(folder: str) -> None:
+    """Only reading: pandas reads every detail file (tab-separated, after its parameter preamble)."""
+    import pandas as pd
+
+    t0 = time.perf_counter()
+    rows = files = 0
+    for f in sorted(Path(folder).glob("*_detail_*.txt")):
+        with open(f, encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().splitlines()
+        header = max(i for i, ln in enumerate(lines[:200]) if ln.count("\t") >= 2 and not _numeric_row(ln))
+        rows += len(pd.read_csv(f, sep="\t", skiprows=header, engine="c", encoding_errors="replace"))
+        files += 1
+    report({"wall_s": time.perf_counter() - t0, "info": {"rows": rows, "files": files}})
+
+
+def _numeric_row(line: str) -> bool:
+    try:
+        [float(x) for x in line.split("\t") if x.strip()]
+    except ValueError:
+        return False
+    return True
+
+
+def incell_reference(xml: str, rows: str, columns: str, fields: str) -> None:
+    """omero-py populate_roi: parse() plus its ROI building, stand-in services (see reference.py)."""
+    import reference
+
+    run = reference.run_incell(Path(xml), int(rows), int(columns), int(fields))
+    report({"wall_s": run.total_s, "phases": {"parse": run.parse_s, "rois": run.rois_s},
+            "info": {"rows": run.rows, "rois": run.rois}})
+
+
+def mias_reference(results: str, rows: str, columns: str) -> None:
+    """omero-py populate_roi on MIAS detail files: parse() plus its ROI building."""
+    import reference
+
+    run = reference.run_mias(Path(results), int(rows), int(columns))
+    report({"wall_s": run.total_s, "phases": {"parse": run.parse_s, "rois": run.rois_s},
+            "info": {"rows": run.rows, "rois": run.rois}})
+
+
+def hcs(path: str, out: str, format_name: str, workers: str = "0") -> None:
+    """hcs-import end to end: parse (tables + ROI frame) and the local bundle written (.h5, parquet)."""
+    from hcs_import.parsers.base import ParseOptions
+    from hcs_import.pipeline import parse_plate
+    from hcs_import.writers.bundle import write_bundle
+
+    options = ParseOptions(workers=int(workers) or None)
+    t0 = time.perf_counter()
+    analysis = parse_plate(Path(path), options, format_name)
+    t1 = time.perf_counter()
+    bundle = write_bundle(analysis, Path(out))
+    t2 = time.perf_counter()
+    report({"wall_s": t2 - t0, "phases": {"parse": t1 - t0, "write": t2 - t1},
+            "info": {"tables": {t.name: t.rows for t in analysis.tables}, "rois": len(analysis.rois),
+                     "bundle": str(bundle)}})
+
+
+def roi_path(bundle: str, limit: str = "1000000") -> None:
+    """hcs-import's ROI path: points from the bundle's ROI frame into omero-py model objects ready to save."""
+    import numpy as np
+    import omero.clients  # noqa: F401
+
+    from hcs_import.omero.rois import batches, build_rois, plan_rois, population_colours
+    from hcs_import.writers.rois_file import read_rois
+
+    frame = read_rois(Path(bundle) / "rois.parquet").iloc[: int(limit)]
+    t0 = time.perf_counter()
+    plans = plan_rois(frame)
+    colours = population_colours([p.population for p in plans])
+    made = shapes = 0
+    for plan in plans:
+        image_ids = np.arange(plan.count, dtype=np.int64) + 1
+        for start, stop in batches(plan.count, 1000):
+            rois = build_rois(plan, image_ids, colours[plan.population], "bench", start, stop)
+            made += len(rois)
+            shapes += sum(len(r.copyShapes()) for r in rois)
+    wall = time.perf_counter() - t0
+    report({"wall_s": wall, "info": {"rois": made, "shapes": shapes, "points_per_s": shapes / wall}})
+
+
+CONTENDERS: dict[str, Callable[..., None]] = {
+    "incell_floor": incell_floor,
+    "csv_floor": csv_floor,
+    "mias_floor": mias_floor,
+    "incell_reference": incell_reference,
+    "mias_reference": mias_reference,
+    "hcs": hcs,
+    "roi_path": roi_path,
+}
+
+if __name__ == "__main__":
+    CONTENDERS[sys.argv[1]](*sys.argv[2:])

@@ -1,0 +1,166 @@
+"""Benchmark harness: each contender runs in a fresh Python process, timed and memory-measured from outside.
+
+- wall time: the contender times its own work (imports and set-up excluded) and reports it on stdout as
+  one `RESULT {json}` line, with per-phase times and counts;
+- CPU time: user + system seconds of the process and every worker it started and waited for (`os.wait4`);
+- peak memory: the largest sum of resident set sizes of the process and all its descendants, sampled
+  from /proc every 20 ms (so both parse workers of hcs-import count), and the largest single process seen.
+  (`ru_maxrss` is not used: Linux carries it over from the forking parent across exec.)
+- the machine is shared: CPU time is reported beside wall time, since other load stretches wall time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "work"
+SAMPLE_S = 0.02
+RESULT_PREFIX = "RESULT "
+
+
+@dataclass
+class Measurement:
+    """One contender run."""
+
+    name: str
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    max_process_rss_mb: float
+    phases: dict[str, float] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def line(self) -> str:
+        phases = ", ".join(f"{k} {v:.2f} s" for k, v in self.phases.items())
+        return (f"{self.name:<22} wall {self.wall_s:8.2f} s  cpu {self.cpu_s:8.2f} s  "
+                f"peak RSS {self.peak_rss_mb:8.0f} MB (largest process {self.max_process_rss_mb:.0f} MB)"
+                + (f"  [{phases}]" if phases else ""))
+
+
+def _children_map() -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rfind(b")") + 2 :].split()[1])
+        out.setdefault(ppid, []).append(int(entry))
+    return out
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def tree_rss_kb(root: int) -> tuple[int, int]:
+    """Resident memory of a process and all its descendants, and of the largest of them, in KiB."""
+    children = _children_map()
+    total = largest = 0
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        rss = _rss_kb(pid)
+        total += rss
+        largest = max(largest, rss)
+        stack.extend(children.get(pid, ()))
+    return total, largest
+
+
+def run(name: str, script: str, *args: str, env: dict[str, str] | None = None) -> Measurement:
+    """Run `python benchmarks/<script> args...` in a fresh process; measure it."""
+    cmd = [sys.executable, str(HERE / script), *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    peak = largest = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak, largest
+        while not done.is_set():
+            total, one = tree_rss_kb(proc.pid)
+            peak, largest = max(peak, total), max(largest, one)
+            done.wait(SAMPLE_S)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name}: {' '.join(cmd)} exited with {proc.returncode}")
+    lines = [ln for ln in out.splitlines() if ln.startswith(RESULT_PREFIX)]
+    if not lines:
+        raise RuntimeError(f"{name}: no result line in its output:\n{out[-2000:]}")
+    result = json.loads(lines[-1][len(RESULT_PREFIX) :])
+    return Measurement(
+        name=name,
+        wall_s=float(result["wall_s"]),
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        peak_rss_mb=peak / 1024,
+        max_process_rss_mb=largest / 1024,
+        phases={k: float(v) for k, v in result.get("phases", {}).items()},
+        info=result.get("info", {}),
+    )
+
+
+def report(result: dict[str, Any]) -> None:
+    """Print the one `RESULT` line a contender process hands back to the harness."""
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            model = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "")
+    except OSError:
+        pass
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem_gb, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average": os.getloadavg(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
+def ratio_line(label: str, num: Measurement, den: Measurement, num_s: float | None = None,
+               den_s: float | None = None) -> str:
+    """`RATIO label: wall ratio (a s / b s); cpu ratio` (CPU: whole processes, so imports included)."""
+    a = num.wall_s if num_s is None else num_s
+    b = den.wall_s if den_s is None else den_s
+    return (f"RATIO {label}: {a / b:.2f}  (wall {a:.2f} s / {b:.2f} s; "
+            f"cpu {num.cpu_s:.1f} s / {den.cpu_s:.1f} s = {num.cpu_s / den.cpu_s:.2f})")
+
+
+def memory_line(m: Measurement) -> str:
+    return f"PEAK RSS {m.name}: {m.peak_rss_mb:.0f} MB (largest single process {m.max_process_rss_mb:.0f} MB)"
+
+
+def save(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
