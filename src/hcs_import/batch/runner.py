@@ -275,7 +275,7 @@ def execute(config: BatchConfig, ledger: Ledger, jobs: list[Job], summary: Summa
                 job = todo.pop()
                 key = str(job.found.real)
                 ledger.mark_running(key, job.found.format, fingerprint.digest(job.stats), job.stats, job.reason)
-                fut = backend.submit(run_plate, key, str(config.out), config.options, config.format_name,
+                fut = backend.submit(run_plate, key, str(config.out.absolute()), config.options, config.format_name,
                                      config.upload)
                 running[fut] = job
             for fut in backend.wait_any(set(running)):
