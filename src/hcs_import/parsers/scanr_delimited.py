@@ -344,6 +344,8 @@ def whole_numbers(table: DelimitedTable, column: str, *, minimum: int, expected:
     ok = np.isfinite(arr) & (arr == np.round(arr)) & (arr >= minimum)
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
-        shown = "an empty value" if np.isnan(arr[i]) else f"value {values.iloc[i]!r}"
+        raw = values.iloc[i]
+        raw = raw.item() if isinstance(raw, np.generic) else raw  # 2.5, not np.float64(2.5)
+        shown = "an empty value" if np.isnan(arr[i]) else f"value {raw!r}"
         raise table.error(i, column, f"{shown}: expected {expected}")
     return arr.astype(np.int64)
