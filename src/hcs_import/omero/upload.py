@@ -84,7 +84,8 @@ class UploadReport:
     def lines(self) -> list[str]:
         """Human summary, as the CLI prints it."""
         verb = "would create" if self.dry_run else "created"
-        out = [f"Plate {self.plate_id} ({self.plate_name}): {self.mode}-side tables, provenance {self.provenance_key}"]
+        how = "server-side tables" if self.mode == "server" else "tables uploaded as files"
+        out = [f"Plate {self.plate_id} ({self.plate_name}): {how}, provenance {self.provenance_key}"]
         for t in self.tables:
             where = "" if self.dry_run else f" -> FileAnnotation {t.annotation_id} (OriginalFile {t.file_id})"
             out.append(f"  table {t.name}: {t.kind}, {t.rows} rows x {t.columns} columns, ns {t.namespace}{where}")
