@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import omero
 import omero.clients
 import omero.cmd
 import omero.columns
@@ -24,7 +25,6 @@ import omero.grid
 from omero.model import ImageI, OriginalFileI, PlateI, WellI, WellSampleI
 from omero.rtypes import rint, rlong, rstring, unwrap
 
-import omero
 from hcs_import.omero.resolve import PLATE_BY_NAME_QUERY, PLATE_QUERY
 from hcs_import.omero.server_side import ATTACHED_FILES_QUERY, FILESET_FILES_QUERY, SCREEN_PLATES_QUERY
 from hcs_import.omero.upload import PREVIOUS_ANNOTATIONS_QUERY, PREVIOUS_ROIS_QUERY

@@ -7,12 +7,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import omero
 import omero.grid
 import pandas as pd
 import pytest
 from omero.rtypes import unwrap
 
-import omero
 from fake_omero import FakeServer, oid
 from hcs_import.model import (
     MeasurementTable,

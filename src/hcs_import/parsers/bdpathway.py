@@ -55,7 +55,7 @@ from .bdpathway_layout import (
     parse_roi_summary,
     well_folders,
 )
-from .scanr_delimited import DelimitedTable, read_delimited, read_header, whole_numbers
+from .delimited import DelimitedTable, read_delimited, read_header, whole_numbers
 
 SEARCH_DEPTH = 2  # measurement exports: plate folder, well folders, and an analysis folder or two below
 UNIT_SUFFIX = re.compile(r"^(?P<name>.*\S)\s*\[(?P<unit>[^\[\]]+)\]$")  # "Area [um2]"

@@ -34,8 +34,8 @@ from ..issues_log import WarningLog
 from ..model import FIELD_KEYS, WELL_KEYS, MeasurementTable, Plate, PlateAnalysis, object_keys_frame
 from ..wells import infer_geometry, parse_well_label, row_index
 from .base import FormatParser, ParseOptions, SynthSpec
+from .delimited import DelimitedTable, read_delimited, read_header, whole_numbers
 from .incell_xdce import is_xdce, parse_xdce
-from .scanr_delimited import DelimitedTable, read_delimited, read_header, whole_numbers
 
 SEARCH_DEPTH = 2  # exports sit next to the images or a folder or two below
 DETECT_BYTES = 16 * 1024  # detection reads the header line only (every CSV of a folder is looked at)

@@ -37,7 +37,7 @@ from ..issues_log import WarningLog
 from ..model import FIELD_KEYS, ColumnInfo, MeasurementTable, Plate, PlateAnalysis, object_keys_frame
 from ..wells import infer_geometry_from_well_number, well_number_to_row_col
 from .base import FormatParser, ParseOptions, SynthSpec
-from .scanr_delimited import DelimitedTable, read_delimited, whole_numbers
+from .delimited import DelimitedTable, read_delimited, whole_numbers
 from .scanr_layout import (
     ACQUISITION_LOG_NAME,
     DESCRIPTOR_NAME,
