@@ -81,6 +81,9 @@ class ColumnInfo:
     source_name: str
     unit: str | None = None
     note: str | None = None
+    # An identifier the vendor wrote as a number (object or parent ids, well or position numbers): kept
+    # in the table like any column, but a per-well mean or median of it would be noise.
+    identifier: bool = False
 
     def description(self) -> str:
         text = self.source_name

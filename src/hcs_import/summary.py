@@ -38,6 +38,7 @@ def summarise_objects(tables: list[MeasurementTable] | tuple[MeasurementTable, .
         numeric = [
             c for c in data.columns[len(OBJECT_KEYS):]
             if pd.api.types.is_numeric_dtype(data[c]) and not pd.api.types.is_bool_dtype(data[c])
+            and not table.info(str(c)).identifier
         ]
         if numeric:
             g = data.groupby([WELL_ROW, WELL_COLUMN], sort=True)[numeric]

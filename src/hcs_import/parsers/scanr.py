@@ -25,6 +25,7 @@ OMERO.web and omero-parade show.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,8 @@ COL_PARENT_TRACE = "Parent Trace ID"  # -1 without tracking
 NEVER_GATES = frozenset({COL_OBJECT, COL_WELL, COL_WELL_PARENT, COL_POSITION, COL_TIME, COL_CENTER_X,
                          COL_CENTER_Y, COL_PARENT_MO, COL_PARENT_TRACE})
 GATE_NOTE = "gate (vendor 0/1)"
+IDENTIFIERS = frozenset({COL_OBJECT, COL_WELL, COL_WELL_PARENT, COL_POSITION, COL_TIME, COL_PARENT_MO,
+                         COL_PARENT_TRACE})  # numbers that name things: not averaged in the per-well summary
 
 
 def _files(root: Path) -> list[Path]:
@@ -186,7 +189,7 @@ def _object_table(name: str, table: DelimitedTable, wells: np.ndarray, columns: 
             infos[c] = ColumnInfo(info.source_name, None, GATE_NOTE if not info.note else f"{GATE_NOTE}; {info.note}")
         else:
             measures[c] = data[c].to_numpy()
-            infos[c] = info
+            infos[c] = replace(info, identifier=True) if c in IDENTIFIERS else info
     return build_table(name, "objects", keys, measures, infos, metadata)
 
 
@@ -213,7 +216,7 @@ def _link_parents(tables: list[MeasurementTable], warnings: WarningLog) -> list[
             note = "Object ID of the parent object in the main population"
             metadata = dict(t.metadata)
         columns = dict(t.columns)
-        columns[COL_PARENT_MO] = ColumnInfo(info.source_name, info.unit, note)
+        columns[COL_PARENT_MO] = ColumnInfo(info.source_name, info.unit, note, identifier=True)
         out.append(MeasurementTable(t.name, t.kind, t.data, columns, metadata))
     return out
 
