@@ -32,6 +32,7 @@ FALLBACK_ENCODING = "cp1252"
 NA_SPELLINGS: tuple[str, ...] = tuple(
     sorted({v for k, x in SPECIAL_NUMBERS.items() if x != x for v in (k, k.upper(), k.title())} | {"NaN", "-NaN"})
 )
+TEXT_SAMPLE = 1000  # distinct values tried first: a column where none is a number is text
 _UNIT = re.compile(r"^(?P<name>.*?)\s*\[(?P<unit>[^\[\]]*)\]\s*$")
 
 
@@ -123,29 +124,54 @@ class TextTable:
         return np.flatnonzero(self.file == i)
 
 
+def _parse_distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each distinct string parsed once: (number or NaN, not-a-number flag, empty flag)."""
+    parsed = np.full(len(values), np.nan)
+    bad = np.zeros(len(values), dtype=bool)
+    empty = np.zeros(len(values), dtype=bool)
+    for k, raw in enumerate(values):
+        t = str(raw).strip()
+        if not t:
+            empty[k] = True
+            continue
+        try:
+            parsed[k] = float(t)
+        except ValueError:
+            special = SPECIAL_NUMBERS.get(t.lower())
+            if special is None:
+                bad[k] = True
+            else:
+                parsed[k] = special
+    return parsed, bad, empty
+
+
 def _convert(values: pd.Series, name: str, table_paths: tuple[Path, ...], file: np.ndarray, lines: np.ndarray,
              bad_values: str, warnings: WarningLog, numeric: bool) -> np.ndarray:
+    """A column as float64/int64, or as text (object) when it is not required to be numeric and most of
+    its distinct values are not numbers (a compound or a bounding box). Distinct values are parsed once."""
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         return values.to_numpy()
-    text = values.astype(object)
-    present = text.notna().to_numpy()
-    as_str = text.where(text.notna(), "").astype(str).str.strip()
-    lowered = as_str.str.lower()
-    is_special = lowered.isin(list(SPECIAL_NUMBERS)).to_numpy() & present
-    parsed = pd.to_numeric(as_str.where(~is_special, "nan"), errors="coerce").to_numpy(dtype=np.float64)
-    if is_special.any():
-        parsed[is_special] = lowered[is_special].map(SPECIAL_NUMBERS).to_numpy(dtype=np.float64)
-    bad = present & np.isnan(parsed) & ~is_special & (as_str != "").to_numpy()
-    if not numeric and bad.sum() == present.sum() and present.any():
-        return text.to_numpy(dtype=object)  # a text column (e.g. a compound name): kept as text
+    raw = values.to_numpy(dtype=object, na_value=None)
+    codes, distinct = pd.factorize(raw)
+    distinct = np.asarray(distinct, dtype=object)
+    if not numeric and len(distinct) > TEXT_SAMPLE:
+        _, bad_s, _ = _parse_distinct(distinct[:TEXT_SAMPLE])
+        if bad_s.all():
+            return raw  # e.g. a bounding box per object: text, no need to try every value
+    parsed_d, bad_d, empty_d = _parse_distinct(distinct)
+    if not numeric and bad_d.sum() > (~bad_d & ~empty_d).sum():
+        return raw  # a text column: kept as written (missing values None)
+    present = codes >= 0
+    parsed = np.where(present, parsed_d[np.maximum(codes, 0)], np.nan) if len(distinct) else np.full(len(raw), np.nan)
+    bad = present & bad_d[np.maximum(codes, 0)] if len(distinct) else np.zeros(len(raw), dtype=bool)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         path = table_paths[int(file[i])]
+        text = str(raw[i]).strip()
         if bad_values == "error":
-            raise InputError(path, f"line {int(lines[i])}, column {name!r}",
-                             f"value {as_str.iloc[i]!r} is not a number")
+            raise InputError(path, f"line {int(lines[i])}, column {name!r}", f"value {text!r} is not a number")
         warnings.add(f"{path.name}: values that are not numbers stored as NaN",
-                     f"line {int(lines[i])}, column {name!r}: {as_str.iloc[i]!r}", int(bad.sum()))
+                     f"line {int(lines[i])}, column {name!r}: {text!r}", int(bad.sum()))
     return parsed
 
 
