@@ -105,6 +105,7 @@ def test_without_flex_images_geometry_is_inferred(copy: Path) -> None:
     assert (a.plate.rows, a.plate.columns) == (8, 12)
     assert any("inferred from the largest well" in w for w in a.warnings)
     assert any("listed in the .mea but not found: 192 occurrences" in w for w in a.warnings)
+    assert a.plate.fields_per_well == 2  # from the RRRCCCFFF names the .mea lists
     assert parse(copy, ParseOptions(plate_geometry=(16, 24))).plate.columns == 24
 
 

@@ -14,6 +14,7 @@ One table rather than one per Area because OMERO.web and omero-parade use one pe
 A Result a well lacks is NaN (counted in the warnings); a Result whose name is not among its Area's
 parameters is an error. Wells in the `.res` without a `.flex` image are kept (populate_roi drops
 them). `.res` results carry no object coordinates, so there are no ROIs.
+Without `.flex` files, fields per well come from the `RRRCCCFFF` names the `.mea` lists.
 The `.flex` images are read for their XML only and listed in the plate layout; they are not hashed
 into the provenance (they can be gigabytes): the `.res` and `.mea` files are.
 """
@@ -33,7 +34,7 @@ from ..model import ColumnInfo, MeasurementTable, Plate, PlateAnalysis, empty_ro
 from ..wells import infer_geometry
 from .base import FormatParser, ParseOptions, SynthSpec
 from .flex_res import ResFile, is_res, parse_res
-from .flex_xml import FlexInfo, flex_info, mea_pictures
+from .flex_xml import FLEX_NAME_RE, FlexInfo, flex_info, mea_pictures
 from .mias_text import split_unit
 
 SEARCH_DEPTH = 2  # .res/.mea often sit in a sub-folder next to the .flex files (FlexReader looks there too)
@@ -65,17 +66,30 @@ def detect(path: Path) -> bool:
     return bool(res or flex or mea)
 
 
-def _flex_files(flex: list[Path], mea: list[Path], warnings: WarningLog) -> list[Path]:
+def _flex_files(flex: list[Path], mea: list[Path], warnings: WarningLog) -> tuple[list[Path], list[str]]:
+    """The .flex files on disk (found, or listed in a .mea and found), and every name the .mea files list."""
     found = {p.resolve(): p for p in flex}
+    listed: list[str] = []
     for m in mea:
         for pic in mea_pictures(m):
+            listed.append(pic)
             candidates = [m.parent / pic, m.parent / Path(pic).name, m.parent.parent / pic]
             hit = next((c for c in candidates if c.is_file()), None)
             if hit is None:
                 warnings.add("Flex: .flex files listed in the .mea but not found", f"{m.name}: {pic}")
             else:
                 found.setdefault(hit.resolve(), hit)
-    return sorted(found.values())
+    return sorted(found.values()), listed
+
+
+def _named_positions(names: list[str]) -> list[tuple[int, int, int]]:
+    """(row, column, field), 0-based, of `RRRCCCFFF.flex` names (a .mea's pictures when the files are absent)."""
+    out = []
+    for n in names:
+        m = FLEX_NAME_RE.match(Path(n).name)
+        if m:
+            out.append((int(m.group(1)) - 1, int(m.group(2)) - 1, int(m.group(3)) - 1))
+    return out
 
 
 def _layout(infos: list[FlexInfo], root: Path) -> pd.DataFrame:
@@ -93,8 +107,8 @@ def _layout(infos: list[FlexInfo], root: Path) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=["well_row", "well_column", "field", "z", "t", "c", "path"])
 
 
-def _plate(infos: list[FlexInfo], results: list[ResFile], root: Path, options: ParseOptions,
-           warnings: WarningLog) -> Plate:
+def _plate(infos: list[FlexInfo], listed: list[tuple[int, int, int]], results: list[ResFile], root: Path,
+           options: ParseOptions, warnings: WarningLog) -> Plate:
     with_plate = [i for i in infos if i.plate_rows and i.plate_columns]
     if options.plate_geometry:
         rows, cols = options.plate_geometry
@@ -105,9 +119,9 @@ def _plate(infos: list[FlexInfo], results: list[ResFile], root: Path, options: P
                           f"{with_plate[0].path.name} was used")
     else:
         max_r = max([int(a.well_row.max()) for r in results for a in r.areas if len(a.well_row)]
-                    + [i.row for i in infos if i.row is not None] + [0])
+                    + [i.row for i in infos if i.row is not None] + [r for r, _, _ in listed] + [0])
         max_c = max([int(a.well_column.max()) for r in results for a in r.areas if len(a.well_column)]
-                    + [i.column for i in infos if i.column is not None] + [0])
+                    + [i.column for i in infos if i.column is not None] + [c for _, c, _ in listed] + [0])
         rows, cols = infer_geometry(max_r, max_c)
         warnings.note(f"Flex: no plate geometry in any .flex XML: {rows}x{cols} inferred from the largest well "
                       "(give --plate-geometry to override)")
@@ -115,7 +129,7 @@ def _plate(infos: list[FlexInfo], results: list[ResFile], root: Path, options: P
     barcode = next((i.barcode for i in infos if i.barcode), None)
     channels = next((i.channels for i in infos if i.channels), ())
     pixel = next((i.pixel_size_um for i in infos if i.pixel_size_um), None)
-    fields = [i.field for i in infos if i.field is not None]
+    fields = [i.field for i in infos if i.field is not None] or [f for _, _, f in listed]
     return Plate(
         name=name or barcode or (root.name if root.is_dir() else root.stem),
         rows=rows,
@@ -166,7 +180,7 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
                                      f"up to {SEARCH_DEPTH} folders deep; nothing to import")
     warnings = WarningLog()
     results = [parse_res(p, options.bad_values, warnings) for p in res]
-    files = _flex_files(flex, mea, warnings)
+    files, listed = _flex_files(flex, mea, warnings)
     infos = []
     for i, f in enumerate(files, start=1):
         infos.append(flex_info(f))
@@ -174,7 +188,7 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
             options.progress(i, len(files))
     if not files:
         warnings.note("Flex: no .flex images found: plate name and geometry come from the results only")
-    plate = _plate(infos, results, root, options, warnings)
+    plate = _plate(infos, _named_positions(listed), results, root, options, warnings)
     tables = []
     for r in results:
         name = "Wells" if len(results) == 1 else f"Wells {r.path.stem}"
