@@ -34,6 +34,8 @@ from .base import FormatParser, ParseOptions, SynthSpec
 from .mias_text import TextTable, choose_encoding, prepare_chunk, read_chunks, split_lines, split_unit
 
 ROW, COLUMN, FIELD, OBJECT_NO, X, Y = "Row", "Column", "Field", "Object No", "X", "Y"
+# Plane and time indices: kept as columns, not averaged in the computed per-well summary.
+IDENTIFIER_COLUMNS = frozenset({"Timepoint", "Plane", "Measurement"})
 SECTION_RE = re.compile(r"^\[(?P<name>[^\]]+)\]\s*$")
 DATA_SECTION = "Data"
 POPULATION_FILE_RE = re.compile(r"^Objects_Population - (?P<name>.+)$")
@@ -192,7 +194,7 @@ def _build(export: ExportFile, name: str, text: TextTable, ok: np.ndarray, key_v
             label = f"{col} ({n})"
             n += 1
         measurements[label] = text.frame[i].to_numpy()[rows]
-        infos[label] = ColumnInfo(*split_unit(label))
+        infos[label] = ColumnInfo(*split_unit(label), identifier=col in IDENTIFIER_COLUMNS)
     meta: dict[str, str | int | float] = {"columbus.file": export.path.name,
                                           **{f"general: {k}": v for k, v in export.general.items()}}
     return build_table(name, export.kind, keys, measurements, infos, meta)  # type: ignore[arg-type]

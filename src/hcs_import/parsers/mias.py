@@ -69,6 +69,9 @@ MNU_REQUIRED = ("row", "col")  # what a Point ROI needs
 HEADER_CONFIRM_LINES = 5  # rows that must share the header's width for an unknown header to be taken
 HEADER_SCAN_LINES = 5000  # the parameter preamble is a few dozen lines; the header must come before this
 MODE_COLUMN = "mode"
+# Numbers that name things (kept, but not averaged in the computed per-well summary).
+IDENTIFIER_COLUMNS = frozenset({"Label", "Image", "ROI"})
+PREAMBLE_IDENTIFIERS = frozenset({"Well", "Mode", "Plate", "Image", "Field"})  # e.g. "Well<TAB>0001" per file
 OVERLAY_TABLE = "Overlay masks"
 MASK_PIXELS = "Mask pixels"
 ROWS_FOR_COLUMNS = {12: 8, 24: 16, 48: 32}
@@ -226,12 +229,13 @@ def _group_table(name: str, group: list[ParsedDetail], run: Run, plate: Plate, e
     infos: dict[str, ColumnInfo] = {}
     for i, col in enumerate(names):
         measurements[col] = data[i].to_numpy()
-        infos[col] = ColumnInfo(*split_unit(col))
+        infos[col] = ColumnInfo(*split_unit(col), identifier=col in IDENTIFIER_COLUMNS)
     mode = np.array([np.nan if p.file.mode is None else p.file.mode for p in group], dtype=np.float64)[f]
     if np.isfinite(mode).any():
         target = MODE_COLUMN if MODE_COLUMN not in measurements else f"{MODE_COLUMN} (file name)"
         measurements[target] = mode.astype(np.int64) if np.isfinite(mode).all() else mode
-        infos[target] = ColumnInfo("mode<n> in the detail file name", None, "channel of the analysis")
+        infos[target] = ColumnInfo("mode<n> in the detail file name", None, "channel of the analysis",
+                                   identifier=True)
     constant, varying = split_parameters([preamble_metadata(p.preamble) for p in group])
     for key, values in varying.items():
         target = key if key not in measurements else f"{key} (preamble)"
@@ -240,7 +244,8 @@ def _group_table(name: str, group: list[ParsedDetail], run: Run, plate: Plate, e
         if numeric.notna().all():
             per_file = numeric.to_numpy(dtype=np.float64)
         measurements[target] = np.repeat(per_file, counts)
-        infos[target] = ColumnInfo(key, None, "from each detail file's parameter preamble")
+        infos[target] = ColumnInfo(key, None, "from each detail file's parameter preamble",
+                                   identifier=key.removeprefix("parameter: ") in PREAMBLE_IDENTIFIERS)
     meta: dict[str, str | int | float] = {
         "mias.run": run.name,
         "mias.log_file": run.log.name if run.log else "",
@@ -314,7 +319,7 @@ def _overlay_table(overlays: list[OverlayFile], plate: Plate, options: ParseOpti
         if n == 0:
             warnings.add("MIAS: overlay images without any labelled pixel", ov.path.name)
     measurements = {MODE_COLUMN: np.concatenate(modes), MASK_PIXELS: np.concatenate(pixels)}
-    infos = {MODE_COLUMN: ColumnInfo("mode<n> in the overlay file name", None, "-1: none"),
+    infos = {MODE_COLUMN: ColumnInfo("mode<n> in the overlay file name", None, "-1: none", identifier=True),
              MASK_PIXELS: ColumnInfo(MASK_PIXELS, "pixels", "pixels in the object's mask")}
     table = build_table(OVERLAY_TABLE, "objects", pd.concat(keys, ignore_index=True), measurements, infos,
                         {"mias.overlay_files": len(overlays), "mias.overlay_kind": ",".join(sorted(kinds)),
