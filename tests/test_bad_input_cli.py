@@ -93,7 +93,9 @@ def test_failure_while_writing_keeps_the_previous_bundle(cli, incell_plate: Path
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(bundle, "write_rois", boom)
-    with pytest.raises(OSError):
-        cli("plate", incell_plate, "--out", out)
+    failed = cli("plate", incell_plate, "--out", out)
+    assert failed.exit_code == 2
+    assert failed.stderr.strip().splitlines() == [
+        f"hcs-import: error: {out}: cannot write the bundle of plate 'plateA': [Errno 28] No space left on device"]
     assert sorted(p.name for p in out.iterdir()) == ["plateA"]
     assert sorted(p.name for p in (out / "plateA").iterdir()) == before

@@ -115,3 +115,27 @@ def test_measurement_named_like_an_id_column_is_renamed() -> None:
     table = _objects(1, {"Image": [3.0]})
     names = [s.name for s in plan_columns(table)]
     assert names.count("Image") == 1 and "Image (2)" in names
+
+
+def test_hundreds_of_sources_fit_the_table_metadata(tmp_path: Path) -> None:
+    import json
+
+    from hcs_import.model import Plate, PlateAnalysis, Provenance, SourceFile, empty_rois
+    from hcs_import.writers.bundle import sources_metadata, table_metadata
+
+    sources = tuple(SourceFile(f"results/Well{i:04d}_mode1_z000_t000_detail_x.txt", f"{i:064x}", i)
+                    for i in range(2000))
+    table = _objects(2, {"Area": [1.0, 2.0]})
+    analysis = PlateAnalysis("mias", Plate("P", 16, 24), (table,), empty_rois(), Provenance("mias", "1", sources))
+    meta = table_metadata(analysis, table, 1, 1)
+    write_table(tmp_path / "s.h5", table, plan_columns(table), meta)
+    served = read_table(tmp_path / "s.h5")
+    assert served.metadata["hcs_import.sources_count"] == 2000
+    chunks = sorted((k for k in served.metadata if k.startswith("hcs_import.sources.")),
+                    key=lambda k: int(k.rsplit(".", 1)[1]))
+    assert len(chunks) > 1
+    listed = [s for k in chunks for s in json.loads(served.metadata[k])]
+    assert listed == [{"path": s.path, "sha256": s.sha256} for s in sources]
+    small = sources_metadata(PlateAnalysis("mias", Plate("P", 8, 12), (table,), empty_rois(),
+                                           Provenance("mias", "1", sources[:2])))
+    assert json.loads(str(small["hcs_import.sources"]))[1]["sha256"] == sources[1].sha256

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import tables
+
 from .. import __version__
 from ..errors import OutputError
 from ..model import MeasurementTable, PlateAnalysis
@@ -51,7 +53,6 @@ def table_metadata(analysis: PlateAnalysis, table: MeasurementTable, part: int, 
             "hcs_import.parser": prov.parser,
             "hcs_import.parser_version": prov.parser_version,
             "hcs_import.provenance_key": prov.key,
-            "hcs_import.sources": json.dumps([{"path": s.path, "sha256": s.sha256} for s in prov.sources]),
             "hcs_import.created": prov.created,
             "hcs_import.plate": analysis.plate.name,
             "hcs_import.table": table.name,
@@ -60,7 +61,36 @@ def table_metadata(analysis: PlateAnalysis, table: MeasurementTable, part: int, 
             "hcs_import.parts": parts,
         }
     )
+    meta.update(sources_metadata(analysis))
     return meta
+
+
+# One HDF5 attribute must fit a 64 KiB object-header message; a 384-well MIAS plate has ~800 source
+# files (~80 KB of JSON). The list is therefore split into attributes of at most this many characters.
+SOURCES_ATTR_CHARS = 16_000
+
+
+def sources_metadata(analysis: PlateAnalysis) -> dict[str, str | int]:
+    """Source paths and sha256 as JSON: `hcs_import.sources`, or `hcs_import.sources.1` .. `.N` when long.
+
+    Each attribute holds a valid JSON list; concatenating the lists in order gives every source.
+    """
+    items = [json.dumps({"path": s.path, "sha256": s.sha256}) for s in analysis.provenance.sources]
+    chunks: list[list[str]] = [[]]
+    size = 2
+    for item in items:
+        if chunks[-1] and size + len(item) + 2 > SOURCES_ATTR_CHARS:
+            chunks.append([])
+            size = 2
+        chunks[-1].append(item)
+        size += len(item) + 2
+    texts = ["[" + ", ".join(chunk) + "]" for chunk in chunks]
+    out: dict[str, str | int] = {"hcs_import.sources_count": len(items)}
+    if len(texts) == 1:
+        out["hcs_import.sources"] = texts[0]
+    else:
+        out.update({f"hcs_import.sources.{i}": text for i, text in enumerate(texts, start=1)})
+    return out
 
 
 def _unique_file(stem: str, taken: set[str]) -> str:
@@ -156,7 +186,11 @@ def write_bundle(analysis: PlateAnalysis, out: Path, tick: Callable[[str], None]
     staging = out / f".{name}{PARTIAL_MARK}{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:
-        _write_into(staging, analysis, tick or (lambda _: None))
+        try:
+            _write_into(staging, analysis, tick or (lambda _: None))
+        except (OSError, tables.HDF5ExtError) as exc:
+            # Disk full, permissions, a file system refusing a name: the user's to fix, so one line.
+            raise OutputError(f"{out}: cannot write the bundle of plate {analysis.plate.name!r}: {exc}") from exc
         if final.exists():
             old = out / f".{name}.old-{uuid.uuid4().hex[:8]}"
             final.rename(old)
