@@ -89,7 +89,10 @@ def test_per_field_export_and_plain_columbus_without_general_block(tmp_path: Pat
                     "2\t3\t1\t120\tDMSO\n2\t3\t2\t98\tDMSO\n")
     a = parse(tmp_path, ParseOptions())
     names = [t.name for t in a.tables]
-    assert names == ["Fields"]  # finish() computes a per-well table from object tables only
+    assert names == ["Fields", "Wells"]  # the per-well table is computed from the per-field one
+    wells = a.table("Wells").data
+    assert wells[["well", "Fields count", "Fields Nuclei - Number of Objects mean"]].values.tolist() == [
+        ["B03", 2, 109.0]]
     f = a.table("Fields").data
     assert f[["well_row", "well_column", "field"]].values.tolist() == [[1, 2, 0], [1, 2, 1]]
     assert f["well"].tolist() == ["B03", "B03"]

@@ -24,3 +24,15 @@ def test_counts_means_medians_and_identifiers_left_out() -> None:
     assert wells.data["Cells Area mean"].tolist() == [4.0, 4.0]
     assert wells.data["Cells Area median"].tolist() == [2.0, 4.0]
     assert wells.info("Cells Area mean").unit == "um2"
+
+
+def test_per_field_tables_are_summarised_when_there_are_no_objects() -> None:
+    keys = object_keys_frame(np.array([0, 0, 1]), np.array([0, 0, 0]), np.array([0, 1, 0]), np.zeros(3), 12)
+    data = pd.concat([keys.iloc[:, :4], pd.DataFrame({"Intensity": [2.0, 4.0, 5.0]})], axis=1)
+    wells = summarise_objects([MeasurementTable("Fields", "fields", data)], 12)
+    assert wells is not None
+    assert wells.data[["well", "Fields count", "Fields Intensity mean"]].to_dict("records") == [
+        {"well": "A01", "Fields count": 2, "Fields Intensity mean": 3.0},
+        {"well": "B01", "Fields count": 1, "Fields Intensity mean": 5.0},
+    ]
+    assert wells.info("Fields count").note == "fields per well"

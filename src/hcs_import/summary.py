@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 
 from .model import (
-    OBJECT_KEYS,
     WELL_COLUMN,
     WELL_KEYS,
     WELL_ROW,
@@ -23,8 +22,12 @@ from .model import (
 
 def summarise_objects(tables: list[MeasurementTable] | tuple[MeasurementTable, ...], columns: int,
                        name: str = "Wells") -> MeasurementTable | None:
-    """One row per well that has objects in any table: `<population> count`, then mean and median."""
-    object_tables = [t for t in tables if t.kind == "objects"]
+    """One row per well that has objects in any table: `<population> count`, then mean and median.
+
+    Without object tables, per-field tables are summarised the same way (count = fields per well), so a
+    format that only exports per-field results still gets its one row per well.
+    """
+    object_tables = [t for t in tables if t.kind == "objects"] or [t for t in tables if t.kind == "fields"]
     if not object_tables:
         return None
     parts: list[pd.DataFrame] = []
@@ -33,10 +36,10 @@ def summarise_objects(tables: list[MeasurementTable] | tuple[MeasurementTable, .
         data = table.data
         grouped = data.groupby([WELL_ROW, WELL_COLUMN], sort=True)
         counts = grouped.size().rename(f"{table.name} count").astype(np.int64)
-        infos[str(counts.name)] = ColumnInfo(f"{table.name} count", None, "objects per well")
+        infos[str(counts.name)] = ColumnInfo(f"{table.name} count", None, f"{table.kind} per well")
         frames = [counts.to_frame()]
         numeric = [
-            c for c in data.columns[len(OBJECT_KEYS):]
+            c for c in data.columns[len(table.keys):]
             if pd.api.types.is_numeric_dtype(data[c]) and not pd.api.types.is_bool_dtype(data[c])
             and not table.info(str(c)).identifier
         ]
