@@ -55,11 +55,18 @@ from .bdpathway_layout import (
     parse_roi_summary,
     well_folders,
 )
+from .common import files_below
 from .delimited import DelimitedTable, read_delimited, read_header, whole_numbers
 
 SEARCH_DEPTH = 2  # measurement exports: plate folder, well folders, and an analysis folder or two below
+
+
 UNIT_SUFFIX = re.compile(r"^(?P<name>.*\S)\s*\[(?P<unit>[^\[\]]+)\]$")  # "Area [um2]"
 WELL_PREFIX = re.compile(r"^\s*well\s+", re.IGNORECASE)  # "Well A01" as a well value
+
+
+def _files(root: Path) -> list[Path]:
+    return files_below(root, SEARCH_DEPTH, shallow_first=True)
 
 
 def _root(path: Path) -> Path:
@@ -77,11 +84,6 @@ def detect(path: Path) -> bool:
     return any(root.glob(f"*{DYE_SUFFIX}")) or any(root.glob(f"*{PLATE_SUFFIX}"))
 
 
-def _files(root: Path) -> list[Path]:
-    out = []
-    for depth in range(SEARCH_DEPTH + 1):
-        out.extend(p for p in root.glob("/".join(["*"] * (depth + 1))) if p.is_file())
-    return sorted(out, key=lambda p: (len(p.relative_to(root).parts), str(p)))
 
 
 def _matches(name: str, patterns: tuple[str, ...]) -> bool:

@@ -31,6 +31,7 @@ from ..issues_log import WarningLog
 from ..model import ColumnInfo, MeasurementTable, Plate, PlateAnalysis, object_keys_frame, well_keys_frame
 from ..wells import infer_geometry
 from .base import FormatParser, ParseOptions, SynthSpec
+from .common import files_below
 from .mias_text import TextTable, choose_encoding, prepare_chunk, read_chunks, split_lines, split_unit
 
 ROW, COLUMN, FIELD, OBJECT_NO, X, Y = "Row", "Column", "Field", "Object No", "X", "Y"
@@ -102,17 +103,10 @@ def sniff(path: Path) -> ExportFile | None:
     return ExportFile(path, sep, i, general, kind)
 
 
-def _candidates(root: Path) -> list[Path]:
-    if root.is_file():
-        return [root]
-    out: list[Path] = []
-    for depth in range(SEARCH_DEPTH + 1):
-        out.extend(p for p in root.glob("/".join(["*"] * (depth + 1))) if p.is_file())
-    return sorted(out)
 
 
 def find_exports(root: Path) -> list[ExportFile]:
-    return [e for e in (sniff(p) for p in _candidates(root)) if e is not None]
+    return [e for e in (sniff(p) for p in files_below(root, SEARCH_DEPTH)) if e is not None]
 
 
 def detect(path: Path) -> bool:

@@ -35,6 +35,7 @@ import pyarrow.csv as pacsv
 from ..errors import InputError
 from ..issues_log import WarningLog
 from ..model import ColumnInfo
+from .common import SPECIAL_NUMBERS
 
 HEAD_BYTES = 64 * 1024  # enough to see the header and the first rows of any export seen
 DEFAULT_ENCODING = "iso-8859-1"  # ScanR / Windows exports without a BOM (FORMATS.md: `µ` in latin-1)
@@ -46,26 +47,6 @@ SEPARATORS = ("\t", ",", ";")  # tried in this order when a file's separator is 
 TRIMMED_NOTE = "the vendor header has spaces around the name, trimmed here"
 TRAILING_NOTE = "the vendor header ends in a space, trimmed here"
 
-# Spellings of missing or infinite numbers seen in vendor exports (the Windows C runtime prints -1.#IND).
-# pandas already reads most of these as missing; the rest are mapped here before a value counts as bad.
-SPECIAL_NUMBERS: dict[str, float] = {
-    "": math.nan,
-    "nan": math.nan,
-    "-nan": math.nan,
-    "na": math.nan,
-    "n/a": math.nan,
-    "-1.#ind": math.nan,
-    "1.#ind": math.nan,
-    "1.#qnan": math.nan,
-    "-1.#qnan": math.nan,
-    "1.#inf": math.inf,
-    "-1.#inf": -math.inf,
-    "inf": math.inf,
-    "-inf": -math.inf,
-    "+inf": math.inf,
-    "infinity": math.inf,
-    "-infinity": -math.inf,
-}
 
 
 @dataclass(frozen=True)

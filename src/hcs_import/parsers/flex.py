@@ -33,6 +33,7 @@ from ..issues_log import WarningLog
 from ..model import ColumnInfo, MeasurementTable, Plate, PlateAnalysis, empty_rois, well_keys_frame
 from ..wells import infer_geometry
 from .base import FormatParser, ParseOptions, SynthSpec
+from .common import files_below
 from .flex_res import ResFile, is_res, parse_res
 from .flex_xml import FLEX_NAME_RE, FlexInfo, flex_info, mea_pictures
 from .mias_text import split_unit
@@ -41,17 +42,10 @@ SEARCH_DEPTH = 2  # .res/.mea often sit in a sub-folder next to the .flex files 
 AREA_SEPARATOR = ": "
 
 
-def _candidates(root: Path) -> list[Path]:
-    if root.is_file():
-        return [root]
-    out: list[Path] = []
-    for depth in range(SEARCH_DEPTH + 1):
-        out.extend(p for p in root.glob("/".join(["*"] * (depth + 1))) if p.is_file())
-    return sorted(out)
 
 
 def find_files(root: Path) -> tuple[list[Path], list[Path], list[Path]]:
-    files = _candidates(root)
+    files = files_below(root, SEARCH_DEPTH)
     flex = [p for p in files if p.suffix.lower() == ".flex"]
     mea = [p for p in files if p.suffix.lower() == ".mea"]
     res = [p for p in files if is_res(p)]

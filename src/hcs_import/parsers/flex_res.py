@@ -19,7 +19,7 @@ from lxml import etree
 from .. import xmlsafe
 from ..errors import InputError
 from ..issues_log import WarningLog
-from .incell_results import SPECIAL_NUMBERS
+from .common import SPECIAL_NUMBERS
 
 ROOT_TAG = "AnalysisResults"
 AREA_NAME_ATTRIBUTES = ("name", "Name", "id", "ID")  # an Area's label, when it has one; else "Area <n>"

@@ -34,6 +34,7 @@ from ..issues_log import WarningLog
 from ..model import FIELD_KEYS, WELL_KEYS, MeasurementTable, Plate, PlateAnalysis, object_keys_frame
 from ..wells import infer_geometry, parse_well_label, row_index
 from .base import FormatParser, ParseOptions, SynthSpec
+from .common import files_below
 from .delimited import DelimitedTable, read_delimited, read_header, whole_numbers
 from .incell_xdce import is_xdce, parse_xdce
 
@@ -53,13 +54,6 @@ CENTRE_X = re.compile(r"\bcg X\b")  # `Nuclei cg X wv1`; its partner replaces `c
 PLATE_ID_COLUMNS = ("Plate ID", "PLATE ID")
 
 
-def _files(root: Path) -> list[Path]:
-    if root.is_file():
-        return [root]
-    out = []
-    for depth in range(SEARCH_DEPTH + 1):
-        out.extend(p for p in root.glob("/".join(["*"] * (depth + 1))) if p.is_file())
-    return sorted(out)
 
 
 def _lower_map(names: tuple[str, ...] | list[str]) -> dict[str, str]:
@@ -86,7 +80,7 @@ def is_incarta_csv(path: Path) -> bool:
 
 
 def find_files(path: Path) -> tuple[list[Path], list[Path]]:
-    files = _files(path)
+    files = files_below(path, SEARCH_DEPTH)
     return [p for p in files if is_xdce(p)], [p for p in files if is_incarta_csv(p)]
 
 

@@ -19,6 +19,7 @@ from ..issues_log import WarningLog
 from ..model import ColumnInfo, MeasurementTable, Plate, PlateAnalysis, object_keys_frame, well_keys_frame
 from ..wells import infer_geometry
 from .base import FormatParser, ParseOptions, SynthSpec
+from .common import files_below
 from .incell_results import ParsedResults, parse_results
 from .incell_xdce import is_xdce, parse_xdce
 
@@ -28,14 +29,6 @@ CENTROID_SUFFIXES = (": cgX", ": cgY")
 SEARCH_DEPTH = 2  # results are often one or two folders below the xdce
 
 
-def _candidates(root: Path) -> list[Path]:
-    if root.is_file():
-        return [root]
-    out = []
-    for depth in range(SEARCH_DEPTH + 1):
-        pattern = "/".join(["*"] * (depth + 1))
-        out.extend(p for p in root.glob(pattern) if p.is_file())
-    return sorted(out)
 
 
 def is_results_xml(path: Path) -> bool:
@@ -49,7 +42,7 @@ def is_results_xml(path: Path) -> bool:
 
 
 def find_files(root: Path) -> tuple[list[Path], list[Path]]:
-    files = _candidates(root)
+    files = files_below(root, SEARCH_DEPTH)
     return [p for p in files if is_xdce(p)], [p for p in files if is_results_xml(p)]
 
 

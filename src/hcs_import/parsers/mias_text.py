@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..issues_log import WarningLog
-from .incell_results import SPECIAL_NUMBERS
+from .common import SPECIAL_NUMBERS
 
 # Windows-made exports that are not UTF-8 are read as Windows-1252 (a superset of Latin-1's printable
 # characters: `µ`, `²`, `°` in column names are the usual reason a file is not ASCII).

@@ -38,6 +38,7 @@ from ..issues_log import WarningLog
 from ..model import FIELD_KEYS, ColumnInfo, MeasurementTable, Plate, PlateAnalysis, object_keys_frame
 from ..wells import infer_geometry_from_well_number, well_number_to_row_col
 from .base import FormatParser, ParseOptions, SynthSpec
+from .common import files_below
 from .delimited import DelimitedTable, read_delimited, whole_numbers
 from .scanr_layout import (
     ACQUISITION_LOG_NAME,
@@ -68,18 +69,11 @@ IDENTIFIERS = frozenset({COL_OBJECT, COL_WELL, COL_WELL_PARENT, COL_POSITION, CO
                          COL_PARENT_TRACE})  # numbers that name things: not averaged in the per-well summary
 
 
-def _files(root: Path) -> list[Path]:
-    if root.is_file():
-        return [root]
-    out = []
-    for depth in range(SEARCH_DEPTH + 1):
-        out.extend(p for p in root.glob("/".join(["*"] * (depth + 1))) if p.is_file())
-    return sorted(out, key=lambda p: (len(p.relative_to(root).parts), str(p)))
 
 
 def find_files(path: Path) -> tuple[Path | None, Path | None, list[Path]]:
     """(descriptor, acquisition log, ParameterData files) under a plate folder (or a single file)."""
-    files = _files(path)
+    files = files_below(path, SEARCH_DEPTH, shallow_first=True)
     descriptor = next((p for p in files if p.name.lower() == DESCRIPTOR_NAME.lower()), None)
     params = [p for p in files if PARAMETER_DATA.match(p.name)]
     log = None
