@@ -236,3 +236,12 @@ def test_corrupt_plate_helper_really_breaks_the_plate(tmp_path: Path) -> None:
     size = (plate / "p_analysis.xml").stat().st_size
     corrupt_plate(plate)
     assert (plate / "p_analysis.xml").stat().st_size == size // 2
+
+
+def test_root_that_is_one_plate_and_format_filter(tree: tuple[Path, list[TreePlate]]) -> None:
+    root, plates = tree
+    one = next(p for p in plates if p.format == "incell" and not p.corrupt)
+    assert [(f.real, f.format) for f in discover(one.path)] == [(one.path.resolve(), "incell")]
+    only = discover(root, formats=["incell"])
+    assert {f.format for f in only} == {"incell"}
+    assert len(only) == sum(1 for p in plates if p.format == "incell")
