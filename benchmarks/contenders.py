@@ -54,8 +54,8 @@ def mias_floor(folder: str) -> None:
     rows = files = 0
     for f in sorted(Path(folder).glob("*_detail_*.txt")):
         with open(f, encoding="utf-8", errors="replace") as fh:
-            lines = fh.read().splitlines()
-        header = max(i for i, ln in enumerate(lines[:200]) if ln.count("\t") >= 2 and not _numeric_row(ln))
+            lines = fh.read(16384).splitlines()[:-1]
+        header = max(i for i, ln in enumerate(lines) if ln.count("\t") >= 2 and not _numeric_row(ln))
         rows += len(pd.read_csv(f, sep="\t", skiprows=header, engine="c", encoding_errors="replace"))
         files += 1
     report({"wall_s": time.perf_counter() - t0, "info": {"rows": rows, "files": files}})
@@ -87,13 +87,14 @@ def mias_reference(results: str, rows: str, columns: str) -> None:
             "info": {"rows": run.rows, "rois": run.rois}})
 
 
-def hcs(path: str, out: str, format_name: str, workers: str = "0") -> None:
+def hcs(path: str, out: str, format_name: str, workers: str = "0", geometry: str = "") -> None:
     """hcs-import end to end: parse (tables + ROI frame) and the local bundle written (.h5, parquet)."""
     from hcs_import.parsers.base import ParseOptions
     from hcs_import.pipeline import parse_plate
     from hcs_import.writers.bundle import write_bundle
 
-    options = ParseOptions(workers=int(workers) or None)
+    rows_cols = tuple(int(x) for x in geometry.split("x")) if geometry else None
+    options = ParseOptions(workers=int(workers) or None, plate_geometry=rows_cols)  # type: ignore[arg-type]
     t0 = time.perf_counter()
     analysis = parse_plate(Path(path), options, format_name)
     t1 = time.perf_counter()
