@@ -211,11 +211,14 @@ class DaskBackend:
             from ..errors import HcsImportError
 
             raise HcsImportError(f"--dask-scheduler {address}: cannot connect: {exc}") from None
+        self._futures: set[Any] = set()
         threads = sum(self.client.nthreads().values()) or 1
         self.capacity = 2 * threads  # keep every worker thread busy, the rest queued here
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return self.client.submit(fn, *args, pure=False)
+        future = self.client.submit(fn, *args, pure=False)
+        self._futures.add(future)
+        return future
 
     def wait_any(self, futures: set[Any]) -> set[Any]:
         # distributed.wait needs a default client, which we do not install (the caller may have its own);
@@ -233,6 +236,10 @@ class DaskBackend:
         pass
 
     def close(self, cancel: bool = False) -> None:
+        if cancel:  # Ctrl-C: plates still queued or running on the cluster are marked pending and redone
+            pending = [f for f in self._futures if not f.done()]
+            if pending:
+                self.client.cancel(pending)
         self.client.close()
 
 
