@@ -52,8 +52,13 @@ def batch_command(root: Path, out: Path, ledger: Path | None, dask_scheduler: st
                          dask_scheduler=dask_scheduler, progress=not as_json)
 
     def report(outcome: Outcome) -> None:
-        if outcome.status == "failed" and not as_json:
+        if as_json:
+            return
+        if outcome.status == "failed":
             click.echo(f"hcs-import: {outcome.path}: {outcome.error}", err=True)
+        elif watch:  # a drop folder runs for days: say what arrived
+            click.echo(f"hcs-import: {outcome.path}: {outcome.format} plate -> {outcome.bundle} ({outcome.reason})",
+                       err=True)
 
     def run(config: BatchConfig) -> Summary:
         if watch:
