@@ -7,4 +7,6 @@ task        the per-plate unit of work, run in a worker process or on a Dask wor
 runner      runs the plates in parallel (process pool or Dask) and keeps the ledger up to date
 watch       drop-folder mode: import plates once their files stop changing
 summary     the end-of-run table and JSON
+upload      OMERO upload of a written bundle from a worker (--server), omero-py imported lazily
+synth_tree  a generated tree of synthetic plates of every format, one corrupt (tests, demos)
 """
