@@ -6,6 +6,7 @@ entities, truncation) fails the same clear way everywhere.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import IO, Any
 
@@ -65,11 +66,19 @@ def parse_bytes(data: bytes, path: Path | str, encoding: str | None = None) -> e
     return root
 
 
+_LXML_POSITION = re.compile(r",? line \d+(, column \d+)?\)?$")
+
+
+def lxml_message(exc: etree.XMLSyntaxError) -> str:
+    """lxml's message without its own "line N, column M": positions relative to a fragment mislead, and
+    the caller reports the line in file terms."""
+    msg = str(exc.msg if getattr(exc, "msg", None) else exc)
+    return _LXML_POSITION.sub("", msg.split(" (<string>")[0]).rstrip()
+
+
 def syntax_error(path: Path | str, exc: etree.XMLSyntaxError, line_offset: int = 0) -> InputError:
     line = (exc.lineno or 1) + line_offset
-    msg = str(exc.msg if hasattr(exc, "msg") else exc)
-    # lxml appends "(<string>, line N)"; the line is reported by us, in file terms.
-    msg = msg.split(", line ")[0].rstrip()
+    msg = lxml_message(exc)
     return InputError(path, f"line {line}", f"malformed XML ({msg}); the file may be truncated or not XML")
 
 

@@ -472,7 +472,7 @@ def parse_welldata_lxml(data: bytes, start: int, encoding: str | None, bad_value
         exc.start = start
         raise
     except etree.XMLSyntaxError as exc:
-        raise ChunkError(start, exc.lineno or 0, "XML", f"malformed XML ({exc.msg})") from None
+        raise ChunkError(start, exc.lineno or 0, "XML", f"malformed XML ({xmlsafe.lxml_message(exc)})") from None
     for group in (populations, summary):
         for pop in group.values():
             n = len(pop)
@@ -568,7 +568,7 @@ def parse_results(path: Path, bad_values: str = "error", workers: int | None = N
             if line > head_lines + 1:  # the error lies in the tail: map back to file lines
                 line = line - head_lines + _lines_before(mm, end)
             raise InputError(path, f"line {line}",
-                             f"malformed XML outside the WellData elements ({exc.msg}); "
+                             f"malformed XML outside the WellData elements ({xmlsafe.lxml_message(exc)}); "
                              "the file may be truncated") from None
         n_workers = workers or os.cpu_count() or 1
         span = end - first
