@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bundle_check import assert_bundle_matches
 from hcs_import.errors import InputError
 from hcs_import.parsers import registry
 from hcs_import.parsers.base import ParseOptions, SynthSpec
 from hcs_import.parsers.columbus import parse
 from hcs_import.synth.columbus import EVALUATION, PLATE_NAME, write_columbus_export
-from test_mias_roundtrip import assert_bundle_matches
 
 SPEC = SynthSpec(wells=96, fields=2, objects=4, seed=5, populations=2, measurements=4)
 

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import tifffile
 
+from bundle_check import assert_bundle_matches
 from hcs_import.errors import InputError
 from hcs_import.parsers import registry
 from hcs_import.parsers.base import ParseOptions, SynthSpec
 from hcs_import.parsers.flex import parse
 from hcs_import.parsers.flex_xml import FLEX_TAG, clean_xml
 from hcs_import.synth.flex import BARCODE, CHANNELS, PLATE_NAME, RES_NAME, write_flex_plate
-from test_mias_roundtrip import assert_bundle_matches
 
 SPEC = SynthSpec(wells=96, fields=2, seed=11, populations=2, measurements=5)
 

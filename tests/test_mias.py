@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 import tifffile
 
+from bundle_check import assert_bundle_matches
 from hcs_import.errors import InputError
 from hcs_import.parsers import registry
 from hcs_import.parsers.base import ParseOptions, SynthSpec
 from hcs_import.parsers.mias import parse
 from hcs_import.synth.mias import BARCODE, CHANNELS, NEO_HEADER, PLATE_FOLDER, write_mias_experiment
-from test_mias_roundtrip import assert_bundle_matches
 
 SPEC = SynthSpec(wells=96, objects=8, seed=7, populations=2)
 

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
+from bundle_check import assert_bundle_matches
 from hcs_import.parsers.base import ParseOptions
 from hcs_import.parsers.scanr import parse
 from hcs_import.synth.scanr import write_parameter_data
 from hcs_import.writers.omero_columns import ICE_PREFIX, plan_columns
 from omero_reader import read_table
-
-
-def _equal(a: object, b: object) -> bool:
-    if isinstance(a, float) and isinstance(b, float):
-        return (math.isnan(a) and math.isnan(b)) or a == b
-    return a == b
 
 
 def test_synth_plate_is_served_value_for_value(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -38,17 +32,9 @@ def test_synth_plate_is_served_value_for_value(cli, tmp_path: Path) -> None:  # 
     assert {t["population"]: t["kind"] for t in manifest["tables"]} == {
         "Main": "objects", "Spots": "objects", "Image positions": "fields", "Wells": "wells"}
     assert manifest["rois"]["count"] == len(analysis.rois) == analysis.table("Main").rows + analysis.table("Spots").rows
+    assert_bundle_matches(bundle, analysis)  # every column, type and value as HdfStorage serves it
     for entry in manifest["tables"]:
-        table = analysis.table(entry["population"])
-        served = read_table(bundle / entry["path"])
-        specs = plan_columns(table)
-        assert served.rows == entry["rows"] == table.rows
-        assert served.names == [s.name for s in specs]
-        for spec, col in zip(specs, served.columns, strict=True):
-            if spec.source is None:
-                continue
-            expected = table.data[spec.source].tolist()
-            assert all(_equal(a, b) for a, b in zip(col.values, expected, strict=True)), spec.name
+        assert entry["column_names"] == [s.name for s in plan_columns(analysis.table(entry["population"]))]
     main = read_table(bundle / "Main.h5")
     assert main.column("Cells").type_id == ICE_PREFIX + "BoolColumn"
     assert main.column("Area").description.startswith("Area ")
