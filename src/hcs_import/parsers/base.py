@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 from typing import Literal
 
@@ -39,6 +40,21 @@ class SynthSpec:
     seed: int = 0
     measurements: int = 15
     populations: int = 2
+
+
+@dataclass(frozen=True)
+class Generator:
+    """A synthetic-plate generator named as `"package.module:function"`, imported on first call.
+
+    Lazy on purpose: generators pull in numpy-heavy helpers (and tifffile for Flex) that parsing never
+    needs, and the registry loads every format at start-up. A dataclass, not a closure, so it pickles.
+    """
+
+    ref: str
+
+    def __call__(self, out: Path, spec: SynthSpec) -> Path:
+        module, _, name = self.ref.partition(":")
+        return getattr(import_module(module), name)(out, spec)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from ..errors import InputError
 from ..issues_log import WarningLog
 from ..model import FIELD_KEYS, WELL_KEYS, ColumnInfo, MeasurementTable, Plate, PlateAnalysis, object_keys_frame
 from ..wells import infer_geometry, infer_geometry_from_well_number, parse_well_label, well_number_to_row_col
-from .base import FormatParser, ParseOptions, SynthSpec
+from .base import FormatParser, Generator, ParseOptions
 from .bdpathway_columns import ColumnMap, load_column_map
 from .bdpathway_layout import (
     DYE_SUFFIX,
@@ -401,11 +401,6 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
                   sources=sources, warnings=warnings)
 
 
-def _synthesize(out: Path, spec: SynthSpec) -> Path:
-    from ..synth.bdpathway import write_bdpathway_plate
-
-    return write_bdpathway_plate(out, spec)
-
 
 PARSER = FormatParser(
     name="bdpathway",
@@ -415,6 +410,6 @@ PARSER = FormatParser(
     looks_for="Experiment.exp, or 'Well A01' folders beside *.dye / *.plt files",
     detect=detect,
     parse=parse,
-    synthesize=_synthesize,
+    synthesize=Generator("hcs_import.synth.bdpathway:write_bdpathway_plate"),
     priority=30,
 )

@@ -30,7 +30,7 @@ from ..errors import InputError
 from ..issues_log import WarningLog
 from ..model import ColumnInfo, MeasurementTable, Plate, PlateAnalysis, object_keys_frame, well_keys_frame
 from ..wells import infer_geometry
-from .base import FormatParser, ParseOptions, SynthSpec
+from .base import FormatParser, Generator, ParseOptions
 from .common import files_below
 from .mias_text import TextTable, choose_encoding, prepare_chunk, read_chunks, split_lines, split_unit
 
@@ -235,11 +235,6 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
                   rois=concat_rois(rois), sources=[e.path for e in exports], warnings=warnings)
 
 
-def _synthesize(out: Path, spec: SynthSpec) -> Path:
-    from ..synth.columbus import write_columbus_export
-
-    return write_columbus_export(out, spec)
-
 
 PARSER = FormatParser(
     name="columbus",
@@ -250,6 +245,6 @@ PARSER = FormatParser(
               "'Objects_Population - <name>.txt' (up to 2 folders deep)",
     detect=detect,
     parse=parse,
-    synthesize=_synthesize,
+    synthesize=Generator("hcs_import.synth.columbus:write_columbus_export"),
     priority=40,
 )

@@ -32,7 +32,7 @@ from ..errors import InputError
 from ..issues_log import WarningLog
 from ..model import ColumnInfo, MeasurementTable, Plate, PlateAnalysis, empty_rois, well_keys_frame
 from ..wells import infer_geometry
-from .base import FormatParser, ParseOptions, SynthSpec
+from .base import FormatParser, Generator, ParseOptions
 from .common import files_below
 from .flex_res import ResFile, is_res, parse_res
 from .flex_xml import FLEX_NAME_RE, FlexInfo, flex_info, mea_pictures
@@ -191,11 +191,6 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
                   sources=[*res, *mea], warnings=warnings)
 
 
-def _synthesize(out: Path, spec: SynthSpec) -> Path:
-    from ..synth.flex import write_flex_plate
-
-    return write_flex_plate(out, spec)
-
 
 PARSER = FormatParser(
     name="flex",
@@ -204,6 +199,6 @@ PARSER = FormatParser(
     looks_for="*.res Acapella results, *.flex images or a *.mea measurement file (up to 2 folders deep)",
     detect=detect,
     parse=parse,
-    synthesize=_synthesize,
+    synthesize=Generator("hcs_import.synth.flex:write_flex_plate"),
     priority=30,
 )

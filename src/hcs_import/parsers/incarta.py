@@ -33,7 +33,7 @@ from ..errors import InputError
 from ..issues_log import WarningLog
 from ..model import FIELD_KEYS, WELL_KEYS, MeasurementTable, Plate, PlateAnalysis, object_keys_frame
 from ..wells import infer_geometry, parse_well_label, row_index
-from .base import FormatParser, ParseOptions, SynthSpec
+from .base import FormatParser, Generator, ParseOptions
 from .common import files_below
 from .delimited import DelimitedTable, read_delimited, read_header, whole_numbers
 from .incell_xdce import is_xdce, parse_xdce
@@ -239,11 +239,6 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
                   sources=[*xdce, *csvs], warnings=warnings)
 
 
-def _synthesize(out: Path, spec: SynthSpec) -> Path:
-    from ..synth.incarta import write_incarta_plate
-
-    return write_incarta_plate(out, spec)
-
 
 PARSER = FormatParser(
     name="incarta",
@@ -253,6 +248,6 @@ PARSER = FormatParser(
               "columns (up to 2 folders deep)",
     detect=detect,
     parse=parse,
-    synthesize=_synthesize,
+    synthesize=Generator("hcs_import.synth.incarta:write_incarta_plate"),
     priority=15,  # before incell: an IN Carta folder may also hold the InCell .xdce of its images
 )

@@ -18,7 +18,7 @@ from ..errors import InputError
 from ..issues_log import WarningLog
 from ..model import ColumnInfo, MeasurementTable, Plate, PlateAnalysis, object_keys_frame, well_keys_frame
 from ..wells import infer_geometry
-from .base import FormatParser, ParseOptions, SynthSpec
+from .base import FormatParser, Generator, ParseOptions
 from .common import files_below
 from .incell_results import ParsedResults, parse_results
 from .incell_xdce import is_xdce, parse_xdce
@@ -145,11 +145,6 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
                   rois=concat_rois(rois), sources=[*xdce, *results], warnings=warnings)
 
 
-def _synthesize(out: Path, spec: SynthSpec) -> Path:
-    from ..synth.incell import write_incell_plate
-
-    return write_incell_plate(out, spec)
-
 
 PARSER = FormatParser(
     name="incell",
@@ -158,6 +153,6 @@ PARSER = FormatParser(
     looks_for="a *.xdce layout or a *.xml with <WellData> elements (up to 2 folders deep)",
     detect=detect,
     parse=parse,
-    synthesize=_synthesize,
+    synthesize=Generator("hcs_import.synth.incell:write_incell_plate"),
     priority=20,
 )

@@ -30,7 +30,7 @@ from ..errors import InputError
 from ..issues_log import WarningLog
 from ..model import ColumnInfo, MeasurementTable, Plate, PlateAnalysis, object_keys_frame
 from ..wells import infer_geometry_from_well_number, well_number_to_row_col
-from .base import FormatParser, ParseOptions, SynthSpec
+from .base import FormatParser, Generator, ParseOptions
 from .mias_layout import (
     COLUMNS_BY_WELL_COUNT,
     DetailFile,
@@ -414,11 +414,6 @@ def detect(path: Path) -> bool:
         return False
 
 
-def _synthesize(out: Path, spec: SynthSpec) -> Path:
-    from ..synth.mias import write_mias_experiment
-
-    return write_mias_experiment(out, spec)
-
 
 PARSER = FormatParser(
     name="mias",
@@ -428,6 +423,6 @@ PARSER = FormatParser(
               "or an experiment folder holding one",
     detect=detect,
     parse=parse,
-    synthesize=_synthesize,
+    synthesize=Generator("hcs_import.synth.mias:write_mias_experiment"),
     priority=30,
 )

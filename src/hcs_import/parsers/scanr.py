@@ -37,7 +37,7 @@ from ..errors import InputError
 from ..issues_log import WarningLog
 from ..model import FIELD_KEYS, ColumnInfo, MeasurementTable, Plate, PlateAnalysis, object_keys_frame
 from ..wells import infer_geometry_from_well_number, well_number_to_row_col
-from .base import FormatParser, ParseOptions, SynthSpec
+from .base import FormatParser, Generator, ParseOptions
 from .common import files_below
 from .delimited import DelimitedTable, read_delimited, whole_numbers
 from .scanr_layout import (
@@ -286,11 +286,6 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
                   sources=sources, warnings=warnings)
 
 
-def _synthesize(out: Path, spec: SynthSpec) -> Path:
-    from ..synth.scanr import write_scanr_plate
-
-    return write_scanr_plate(out, spec)
-
 
 PARSER = FormatParser(
     name="scanr",
@@ -299,6 +294,6 @@ PARSER = FormatParser(
     looks_for="experiment_descriptor.xml or ParameterData_<population>.txt/.csv (up to 2 folders deep)",
     detect=detect,
     parse=parse,
-    synthesize=_synthesize,
+    synthesize=Generator("hcs_import.synth.scanr:write_scanr_plate"),
     priority=30,
 )
