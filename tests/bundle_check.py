@@ -11,6 +11,7 @@ import pandas as pd
 
 from hcs_import.model import PlateAnalysis
 from hcs_import.writers.omero_columns import ICE_PREFIX, plan_columns
+from hcs_import.writers.rois_file import read_rois
 from omero_reader import read_table
 
 
@@ -33,13 +34,14 @@ def assert_bundle_matches(bundle: Path, analysis: PlateAnalysis) -> dict:
         served = read_table(bundle / entry["path"])
         specs = [s for s in plan_columns(table) if s.name in entry["column_names"]]
         assert served.rows == entry["rows"] == table.rows
+        frame = table.frame()
         assert served.names == entry["column_names"]
         assert [c.type_id for c in served.columns] == [ICE_PREFIX + s.kind for s in specs]
         for spec, col in zip(specs, served.columns, strict=True):
             if spec.source is None:
                 assert set(col.values) == ({-1} if table.rows else set()), spec.name
                 continue
-            expected = table.data[spec.source]
+            expected = frame[spec.source]
             if spec.kind == "StringColumn":
                 expected = expected.astype(object).where(expected.notna(), "").astype(str)
             expected = expected.tolist()
@@ -49,8 +51,9 @@ def assert_bundle_matches(bundle: Path, analysis: PlateAnalysis) -> dict:
         assert served.metadata["hcs_import.table"] == table.name
         for key, value in table.metadata.items():
             assert served.metadata[str(key)] == value, key
-    rois = pd.read_parquet(bundle / "rois.parquet")
-    assert len(rois) == len(analysis.rois)
+    rois = read_rois(bundle / "rois.parquet")
+    expected_rois = analysis.roi_frame()
+    assert len(rois) == len(expected_rois) == manifest["rois"]["count"]
     if len(rois):
-        pd.testing.assert_frame_equal(rois, analysis.rois.reset_index(drop=True), check_dtype=False)
+        pd.testing.assert_frame_equal(rois, expected_rois.reset_index(drop=True), check_dtype=False)
     return manifest

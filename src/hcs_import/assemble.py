@@ -5,7 +5,7 @@ Kept apart from model.py so the model stays a plain contract and these convenien
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,8 @@ from .model import (
     WELL_COLUMN,
     WELL_ROW,
     ColumnInfo,
+    Frame,
+    FrameStream,
     MeasurementTable,
     Plate,
     PlateAnalysis,
@@ -28,6 +30,7 @@ from .model import (
     TableKind,
     Z,
     empty_rois,
+    iter_batches,
     make_rois,
 )
 from .summary import summarise_objects
@@ -58,35 +61,73 @@ def build_table(
 
 
 def point_rois(table: MeasurementTable, x_col: str, y_col: str, warnings: WarningLog,
-               c: int = -1) -> pd.DataFrame:
-    """One Point per object row with both coordinates present; rows lacking one are counted, not lost."""
-    x = table.data[x_col].to_numpy(dtype=np.float64)
-    y = table.data[y_col].to_numpy(dtype=np.float64)
-    ok = np.isfinite(x) & np.isfinite(y)
-    missing = int((~ok).sum())
+               c: int = -1) -> Frame:
+    """One Point per object row with both coordinates present; rows lacking one are counted, not lost.
+
+    For a streamed table the ROIs are a stream too, built batch by batch when written; only the count
+    (and the warning for objects without coordinates) is worked out now, from the two columns.
+    """
+    if isinstance(table.data, pd.DataFrame):
+        x = table.data[x_col].to_numpy(dtype=np.float64)
+        y = table.data[y_col].to_numpy(dtype=np.float64)
+        ok = np.isfinite(x) & np.isfinite(y)
+        _warn_missing(table, x_col, y_col, warnings, int((~ok).sum()), len(ok))
+        return shapes_for_rows(table, np.flatnonzero(ok), "point", x=x[ok], y=y[ok], c=c)
+    total = present = 0
+    for batch in table.batches([x_col, y_col]):
+        total += len(batch)
+        present += int((np.isfinite(batch[x_col].to_numpy(np.float64))
+                        & np.isfinite(batch[y_col].to_numpy(np.float64))).sum())
+    _warn_missing(table, x_col, y_col, warnings, total - present, total)
+
+    def read(columns: Sequence[str] | None) -> Iterator[pd.DataFrame]:
+        offset = 0
+        for batch in table.batches([*_SHAPE_KEYS, x_col, y_col]):
+            x = batch[x_col].to_numpy(dtype=np.float64)
+            y = batch[y_col].to_numpy(dtype=np.float64)
+            ok = np.isfinite(x) & np.isfinite(y)
+            rows = np.flatnonzero(ok)
+            frame = _shapes(batch, table.name, rows, offset, "point", x=x[ok], y=y[ok], c=c)
+            offset += len(batch)
+            yield frame if columns is None else frame[list(columns)]
+
+    return FrameStream(empty_rois(), present, read)
+
+
+def _warn_missing(table: MeasurementTable, x_col: str, y_col: str, warnings: WarningLog, missing: int,
+                  total: int) -> None:
     if missing:
         warnings.add(f"{table.name}: objects without {x_col}/{y_col}, no ROI made",
-                     f"{missing} of {len(ok)} objects", missing)
-    return shapes_for_rows(table, np.flatnonzero(ok), "point", x=x[ok], y=y[ok], c=c)
+                     f"{missing} of {total} objects", missing)
+
+
+_SHAPE_KEYS = (OBJECT, WELL_ROW, WELL_COLUMN, FIELD, Z, T)
 
 
 def shapes_for_rows(table: MeasurementTable, rows: np.ndarray, shape: str, **geometry: object) -> pd.DataFrame:
-    """A ROI frame for the given object-table rows, keys copied from the table."""
-    d = table.data
+    """A ROI frame for the given rows of an in-memory object table, keys copied from the table."""
+    if not isinstance(table.data, pd.DataFrame):
+        raise TypeError(f"table {table.name!r} is streamed: build its shapes batch by batch (see point_rois)")
+    return _shapes(table.data, table.name, rows, 0, shape, **geometry)
+
+
+def _shapes(data: pd.DataFrame, population: str, rows: np.ndarray, offset: int, shape: str,
+            **geometry: object) -> pd.DataFrame:
+    """Shapes for `rows` of `data`, whose first row is row `offset` of the population's table."""
     n = len(rows)
-    objects = d[OBJECT].to_numpy()[rows]
+    objects = data[OBJECT].to_numpy()[rows]
     return make_rois(
         n,
-        population=table.name,
-        table_row=rows.astype(np.int64),
+        population=population,
+        table_row=rows.astype(np.int64) + offset,
         object=objects,
-        well_row=d[WELL_ROW].to_numpy()[rows],
-        well_column=d[WELL_COLUMN].to_numpy()[rows],
-        field=d[FIELD].to_numpy()[rows],
-        z=d[Z].to_numpy()[rows],
-        t=d[T].to_numpy()[rows],
+        well_row=data[WELL_ROW].to_numpy()[rows],
+        well_column=data[WELL_COLUMN].to_numpy()[rows],
+        field=data[FIELD].to_numpy()[rows],
+        z=data[Z].to_numpy()[rows],
+        t=data[T].to_numpy()[rows],
         shape=shape,
-        text=_labels(f"{table.name} ", objects),
+        text=_labels(f"{population} ", objects),
         **geometry,
     )
 
@@ -98,11 +139,30 @@ def _labels(prefix: str, objects: np.ndarray) -> np.ndarray:
     return out
 
 
-def concat_rois(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
-    frames = [f for f in frames if len(f)]
-    if not frames:
+def concat_rois(frames: Iterable[Frame]) -> Frame:
+    """All ROI frames as one; when any is a stream, one stream that reads them in turn."""
+    parts = [f for f in frames if len(f)]
+    if not parts:
         return empty_rois()
-    return pd.concat(frames, ignore_index=True)
+    if all(isinstance(f, pd.DataFrame) for f in parts):
+        return pd.concat(parts, ignore_index=True)
+
+    def read(columns: Sequence[str] | None) -> Iterator[pd.DataFrame]:
+        for part in parts:
+            yield from iter_batches(part, columns)
+
+    return FrameStream(empty_rois(), sum(len(f) for f in parts), read)
+
+
+def _check_wells_fit(table: MeasurementTable, plate: Plate, root: Path) -> None:
+    for batch in table.batches([WELL_ROW, WELL_COLUMN]):
+        bad = (batch[WELL_ROW] >= plate.rows) | (batch[WELL_COLUMN] >= plate.columns)
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            r, c = int(batch[WELL_ROW].iloc[i]), int(batch[WELL_COLUMN].iloc[i])
+            raise InputError(root, f"table {table.name!r}",
+                             f"well row {r + 1}, column {c + 1} lies outside the "
+                             f"{plate.rows}x{plate.columns} plate")
 
 
 def finish(
@@ -112,20 +172,13 @@ def finish(
     root: Path,
     plate: Plate,
     tables: list[MeasurementTable],
-    rois: pd.DataFrame,
+    rois: Frame,
     sources: Iterable[Path],
     warnings: WarningLog,
 ) -> PlateAnalysis:
     """Add a computed per-well table when the vendor gave none, hash the sources, check wells fit."""
     for t in tables:
-        if len(t.data):
-            bad = (t.data[WELL_ROW] >= plate.rows) | (t.data[WELL_COLUMN] >= plate.columns)
-            if bad.any():
-                i = int(np.flatnonzero(bad.to_numpy())[0])
-                r, c = int(t.data[WELL_ROW].iloc[i]), int(t.data[WELL_COLUMN].iloc[i])
-                raise InputError(root, f"table {t.name!r}",
-                                 f"well row {r + 1}, column {c + 1} lies outside the "
-                                 f"{plate.rows}x{plate.columns} plate")
+        _check_wells_fit(t, plate, root)
     if not any(t.kind == "wells" for t in tables):
         computed = summarise_objects(tables, plate.columns)
         if computed is not None:

@@ -2,8 +2,10 @@
 
 Measurements are pandas DataFrames (one column per measurement, numpy-backed) and ROIs one DataFrame of
 shapes: nothing here holds one Python object per cell, so a million-object plate costs arrays, not
-millions of objects. Parsers know nothing of OMERO; writers know nothing of vendors: this module is the
-whole contract between them.
+millions of objects. A table (or the ROIs) may instead be a FrameStream: the same columns, kept outside
+memory and read back batch by batch, so a plate of any size is written with flat memory.
+Parsers know nothing of OMERO; writers know nothing of vendors: this module is the whole contract between
+them.
 
 Conventions (the same for every format, whatever the vendor counts from):
 - `well_row`, `well_column`, `field` are 0-based, as OMERO's Well.row / Well.column and WellSample index;
@@ -15,7 +17,7 @@ Conventions (the same for every format, whatever the vendor counts from):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -74,6 +76,88 @@ ROI_COLUMNS: dict[str, str] = {
 }
 
 
+BatchReader = Callable[[Sequence[str] | None], Iterator[pd.DataFrame]]
+
+
+@dataclass(frozen=True)
+class FrameStream:
+    """Rows kept outside memory: read back in row order, a batch at a time, as often as needed.
+
+    Why it exists: a plate of millions of objects held as DataFrames costs memory in proportion to its
+    size (~1.5 GB per million InCell objects measured), so a parser whose files can be that large hands
+    its tables over as streams instead (InCell spills each parsed chunk to disk). Every consumer in
+    this package (summary, ROI building, the writers) reads tables through `batches`, so it works the
+    same on either form; only `frame()` loads everything, and is meant for tests and small tables.
+
+    `template` is a zero-row frame with every column and dtype; `rows` the total number of rows;
+    `read(columns)` yields DataFrames of those columns (all when None), in order, of any length.
+    """
+
+    template: pd.DataFrame
+    rows: int
+    read: BatchReader
+
+    @property
+    def columns(self) -> pd.Index:
+        return self.template.columns
+
+    @property
+    def dtypes(self) -> pd.Series:
+        return self.template.dtypes
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def frame(self) -> pd.DataFrame:
+        parts = list(self.read(None))
+        return pd.concat(parts, ignore_index=True) if parts else self.template.copy()
+
+
+Frame = pd.DataFrame | FrameStream
+
+
+def iter_batches(data: Frame, columns: Sequence[str] | None = None, size: int | None = None
+                 ) -> Iterator[pd.DataFrame]:
+    """Rows of `data` in order, as DataFrames of `columns` (all when None).
+
+    With `size`, every batch but the last has exactly `size` rows (writers that compress fixed-size
+    chunks need that); without it, a DataFrame comes whole and a stream in the batches it keeps.
+    """
+    cols = list(columns) if columns is not None else None
+    if isinstance(data, pd.DataFrame):
+        frame = data if cols is None else data[cols]
+        if size is None or len(frame) <= size:
+            yield frame
+        else:
+            for start in range(0, len(frame), size):
+                yield frame.iloc[start : start + size]
+        return
+    if size is None:
+        yield from data.read(cols)
+        return
+    pending: list[pd.DataFrame] = []
+    held = 0
+    for batch in data.read(cols):
+        pending.append(batch)
+        held += len(batch)
+        if held < size:
+            continue
+        joined = pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]
+        start = 0
+        while held - start >= size:
+            yield joined.iloc[start : start + size]
+            start += size
+        pending = [joined.iloc[start:]] if start < held else []
+        held -= start
+    if held:
+        yield pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]
+
+
+def as_frame(data: Frame) -> pd.DataFrame:
+    """The whole table in memory (a stream is read completely): for tests and small tables."""
+    return data if isinstance(data, pd.DataFrame) else data.frame()
+
+
 @dataclass(frozen=True)
 class ColumnInfo:
     """What a measurement column is: its name as the vendor wrote it, and its unit when known."""
@@ -98,14 +182,15 @@ class ColumnInfo:
 class MeasurementTable:
     """One table of measurements: the objects of one population, or one row per well (or field).
 
-    `data` holds the key columns for its kind first (see KEYS_BY_KIND), then one column per
-    measurement. `columns` describes the measurement columns (a key column needs no entry).
+    `data` (a DataFrame, or a FrameStream for tables too large to hold) has the key columns for its
+    kind first (see KEYS_BY_KIND), then one column per measurement. `columns` describes the measurement
+    columns (a key column needs no entry).
     `metadata` is kept as the table's metadata (str, int or float values only, as OMERO.tables allows).
     """
 
     name: str
     kind: TableKind
-    data: pd.DataFrame
+    data: Frame
     columns: Mapping[str, ColumnInfo] = field(default_factory=dict)
     metadata: Mapping[str, str | int | float] = field(default_factory=dict)
 
@@ -133,6 +218,17 @@ class MeasurementTable:
     @property
     def rows(self) -> int:
         return len(self.data)
+
+    @property
+    def streamed(self) -> bool:
+        return isinstance(self.data, FrameStream)
+
+    def batches(self, columns: Sequence[str] | None = None, size: int | None = None) -> Iterator[pd.DataFrame]:
+        return iter_batches(self.data, columns, size)
+
+    def frame(self) -> pd.DataFrame:
+        """Every row in memory (reads a stream completely): for tests and small tables."""
+        return as_frame(self.data)
 
 
 @dataclass(frozen=True)
@@ -208,7 +304,7 @@ class PlateAnalysis:
     format: str
     plate: Plate
     tables: tuple[MeasurementTable, ...]
-    rois: pd.DataFrame
+    rois: Frame  # ROI_COLUMNS, one row per shape
     provenance: Provenance
     warnings: tuple[str, ...] = ()
 
@@ -225,6 +321,10 @@ class PlateAnalysis:
     @property
     def well_table(self) -> MeasurementTable | None:
         return next((t for t in self.tables if t.kind == "wells"), None)
+
+    def roi_frame(self) -> pd.DataFrame:
+        """Every ROI in memory (reads a stream completely): for tests and small plates."""
+        return as_frame(self.rois)
 
 
 def empty_rois() -> pd.DataFrame:

@@ -7,6 +7,8 @@ the object count per population.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 
@@ -33,30 +35,22 @@ def summarise_objects(tables: list[MeasurementTable] | tuple[MeasurementTable, .
     parts: list[pd.DataFrame] = []
     infos: dict[str, ColumnInfo] = {}
     for table in object_tables:
-        data = table.data
-        grouped = data.groupby([WELL_ROW, WELL_COLUMN], sort=True)
-        counts = grouped.size().rename(f"{table.name} count").astype(np.int64)
-        infos[str(counts.name)] = ColumnInfo(f"{table.name} count", None, f"{table.kind} per well")
-        frames = [counts.to_frame()]
+        dtypes = table.data.dtypes
         numeric = [
-            c for c in data.columns[len(table.keys):]
-            if pd.api.types.is_numeric_dtype(data[c]) and not pd.api.types.is_bool_dtype(data[c])
+            str(c) for c in table.data.columns[len(table.keys):]
+            if pd.api.types.is_numeric_dtype(dtypes[c]) and not pd.api.types.is_bool_dtype(dtypes[c])
             and not table.info(str(c)).identifier
         ]
-        if numeric:
-            g = data.groupby([WELL_ROW, WELL_COLUMN], sort=True)[numeric]
-            mean = g.mean()
-            median = g.median()
-            mean.columns = [f"{table.name} {c} mean" for c in numeric]
-            median.columns = [f"{table.name} {c} median" for c in numeric]
-            for c in numeric:
-                info = table.info(c)
-                infos[f"{table.name} {c} mean"] = ColumnInfo(info.source_name, info.unit, "per-well mean")
-                infos[f"{table.name} {c} median"] = ColumnInfo(info.source_name, info.unit, "per-well median")
-            # interleave so each measurement's mean and median stand together
-            order = [col for pair in zip(mean.columns, median.columns) for col in pair]
-            frames.append(pd.concat([mean, median], axis=1)[order].astype(np.float64))
-        parts.append(pd.concat(frames, axis=1))
+        count_name = f"{table.name} count"
+        infos[count_name] = ColumnInfo(count_name, None, f"{table.kind} per well")
+        for c in numeric:
+            info = table.info(c)
+            infos[f"{table.name} {c} mean"] = ColumnInfo(info.source_name, info.unit, "per-well mean")
+            infos[f"{table.name} {c} median"] = ColumnInfo(info.source_name, info.unit, "per-well median")
+        pieces = [_per_well(rows, table.name, numeric) for rows in _rows_by_complete_wells(table, numeric)]
+        parts.append(pd.concat(pieces) if pieces else _per_well(
+            pd.DataFrame({c: pd.Series(dtype=dtypes[c]) for c in [WELL_ROW, WELL_COLUMN, *numeric]}),
+            table.name, numeric))
     merged = pd.concat(parts, axis=1).sort_index()
     for c in merged.columns:
         if str(c).endswith(" count"):
@@ -66,3 +60,55 @@ def summarise_objects(tables: list[MeasurementTable] | tuple[MeasurementTable, .
     data = pd.concat([keys, merged.reset_index(drop=True)], axis=1)
     assert tuple(data.columns[:3]) == WELL_KEYS
     return MeasurementTable(name, "wells", data, infos, {"summary": "computed by hcs-import from object tables"})
+
+
+def _per_well(data: pd.DataFrame, name: str, numeric: list[str]) -> pd.DataFrame:
+    """Count, then mean and median of each numeric column, per (well_row, well_column) of `data`."""
+    grouped = data.groupby([WELL_ROW, WELL_COLUMN], sort=True)
+    counts = grouped.size().rename(f"{name} count").astype(np.int64)
+    frames = [counts.to_frame()]
+    if numeric:
+        g = grouped[numeric]
+        mean = g.mean()
+        median = g.median()
+        mean.columns = [f"{name} {c} mean" for c in numeric]
+        median.columns = [f"{name} {c} median" for c in numeric]
+        # interleave so each measurement's mean and median stand together
+        order = [col for pair in zip(mean.columns, median.columns) for col in pair]
+        frames.append(pd.concat([mean, median], axis=1)[order].astype(np.float64))
+    return pd.concat(frames, axis=1)
+
+
+def _rows_by_complete_wells(table: MeasurementTable, numeric: list[str]) -> Iterator[pd.DataFrame]:
+    """The table's rows (keys and `numeric`), handed out a well at a time once every row of it is read.
+
+    Medians need all of a well's values at once, but not all wells at once: a first pass over the two
+    well columns finds the batch holding each well's last row, and the second pass keeps only the rows
+    of wells not yet complete. Files written well by well (InCell, and every format read whole) thus
+    hold at most a batch and a well; an interleaved file costs more memory, never a wrong value.
+    Rows keep their file order within a well, so results equal one groupby over the whole table.
+    """
+    keys = [WELL_ROW, WELL_COLUMN]
+    last: dict[int, int] = {}
+    width = 1 << 20  # well columns never reach this: (row, column) -> one integer code
+    for i, batch in enumerate(table.batches(keys)):
+        codes = batch[WELL_ROW].to_numpy(np.int64) * width + batch[WELL_COLUMN].to_numpy(np.int64)
+        last.update(dict.fromkeys(pd.unique(codes).tolist(), i))
+    done_after: dict[int, list[int]] = {}
+    for code, i in last.items():
+        done_after.setdefault(i, []).append(code)
+    pending: pd.DataFrame | None = None
+    for i, batch in enumerate(table.batches([*keys, *numeric])):
+        rows = batch if pending is None else pd.concat([pending, batch], ignore_index=True)
+        finished = done_after.get(i)
+        if not finished:
+            pending = rows
+            continue
+        codes = rows[WELL_ROW].to_numpy(np.int64) * width + rows[WELL_COLUMN].to_numpy(np.int64)
+        complete = np.isin(codes, np.asarray(finished, dtype=np.int64))
+        if complete.all():
+            yield rows
+            pending = None
+        else:
+            yield rows[complete]
+            pending = rows[~complete].reset_index(drop=True)

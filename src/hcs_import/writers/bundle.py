@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import tables
 
 from .. import __version__
@@ -124,9 +125,8 @@ def _write_into(folder: Path, analysis: PlateAnalysis, tick: Callable[[str], Non
                 }
             )
             tick(rel)
-    roi_count = write_rois(folder / ROIS_FILE, analysis.rois)
+    rois = write_rois(folder / ROIS_FILE, analysis.rois)
     tick(ROIS_FILE)
-    rois = analysis.rois
     manifest: dict[str, Any] = {
         "hcs_import_version": __version__,
         "format": analysis.format,
@@ -144,9 +144,9 @@ def _write_into(folder: Path, analysis: PlateAnalysis, tick: Callable[[str], Non
         "tables": table_entries,
         "rois": {
             "path": ROIS_FILE,
-            "count": roi_count,
-            "by_shape": {str(k): int(v) for k, v in rois["shape"].value_counts().items()},
-            "by_population": {str(k): int(v) for k, v in rois["population"].value_counts().items()},
+            "count": rois.count,
+            "by_shape": rois.by_shape,
+            "by_population": rois.by_population,
         },
         "sources": [{"path": s.path, "sha256": s.sha256, "size": s.size} for s in analysis.provenance.sources],
         "provenance": {
@@ -188,7 +188,7 @@ def write_bundle(analysis: PlateAnalysis, out: Path, tick: Callable[[str], None]
     try:
         try:
             _write_into(staging, analysis, tick or (lambda _: None))
-        except (OSError, tables.HDF5ExtError) as exc:
+        except (OSError, tables.HDF5ExtError, pa.ArrowException) as exc:
             # Disk full, permissions, a file system refusing a name: the user's to fix, so one line.
             raise OutputError(f"{out}: cannot write the bundle of plate {analysis.plate.name!r}: {exc}") from exc
         if final.exists():

@@ -110,6 +110,32 @@ def string_size(series: pd.Series) -> int:
     return max(1, int(max(len(b) for b in _utf8(series))))
 
 
+def _needs_scan(dtype: object) -> bool:
+    """Plain numpy float, signed int and bool columns have their OMERO type in the dtype; others need values.
+
+    Strings need their widest value, nullable integers and booleans whether a gap occurs (then they are
+    stored as doubles), uint64 whether a value exceeds int64.
+    """
+    return not (isinstance(dtype, np.dtype) and dtype.kind in "fib")
+
+
+def _scan(table: MeasurementTable, names: list[str]) -> dict[str, tuple[str, int]]:
+    """(kind, string width) of the given columns, from one pass over their values batch by batch."""
+    found: dict[str, tuple[str, int]] = {}
+    if not names:
+        return found
+    for batch in table.batches(names):
+        for col in names:
+            kind = column_kind(batch[col])
+            size = string_size(batch[col]) if kind == "StringColumn" and len(batch) else 1
+            before = found.get(col)
+            if before is not None:
+                kind = "DoubleColumn" if "DoubleColumn" in (kind, before[0]) else kind
+                size = max(size, before[1])
+            found[col] = (kind, size)
+    return found
+
+
 def plan_columns(table: MeasurementTable) -> list[ColumnSpec]:
     """Every column of the table in order: id columns, key columns, then measurements."""
     specs: list[ColumnSpec] = []
@@ -125,11 +151,12 @@ def plan_columns(table: MeasurementTable) -> list[ColumnSpec]:
 
     for name, kind, desc in ID_COLUMNS[table.kind]:
         specs.append(ColumnSpec(unique(name), kind, desc))
+    dtypes = table.data.dtypes
+    scanned = _scan(table, [str(c) for c in table.data.columns if _needs_scan(dtypes[c])])
     for i, col in enumerate(table.data.columns):
-        series = table.data[col]
-        kind = column_kind(series)
+        kind, size = scanned.get(str(col)) or (column_kind(pd.Series(dtype=dtypes[col])), 1)
         desc = KEY_DESCRIPTIONS[col] if col in KEY_DESCRIPTIONS else table.info(col).description()
-        size = string_size(series) if kind == "StringColumn" else 0
+        size = size if kind == "StringColumn" else 0
         specs.append(ColumnSpec(unique(legal_name(col, i)), kind, ascii_description(desc), size, str(col)))
     return specs
 
@@ -161,12 +188,11 @@ def split_columns(specs: list[ColumnSpec]) -> list[list[ColumnSpec]]:
     return parts
 
 
-def column_values(table: MeasurementTable, spec: ColumnSpec, start: int = 0, stop: int | None = None) -> np.ndarray:
-    """Values of one column for rows [start, stop), in the numpy type OMERO.tables stores."""
-    n = (len(table.data) if stop is None else stop) - start
+def column_values(data: pd.DataFrame, spec: ColumnSpec) -> np.ndarray:
+    """Values of one column for the rows of `data` (a batch of the table), in the type OMERO.tables stores."""
     if spec.source is None:
-        return np.full(n, UNKNOWN_ID, dtype=np.int64)
-    series = table.data[spec.source].iloc[start:stop]
+        return np.full(len(data), UNKNOWN_ID, dtype=np.int64)
+    series = data[spec.source]
     if spec.kind == "StringColumn":
         return _utf8(series).astype(f"S{spec.size}")
     if spec.kind == "BoolColumn":

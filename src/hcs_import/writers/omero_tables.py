@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import tables
 
 from ..model import MeasurementTable
@@ -91,21 +92,27 @@ def write_table(path: Path, table: MeasurementTable, specs: list[ColumnSpec], me
             attrs["__version"] = VERSION
             attrs["__initialized"] = time.time()
             if n and _direct_chunks_possible(mea):
-                _write_rows_direct(mea, table, specs, n)
+                written = _write_rows_direct(mea, table, specs, n)
             else:
-                for start in range(0, n, ROWS_PER_APPEND):
-                    stop = min(n, start + ROWS_PER_APPEND)
-                    mea.append(_records(table, specs, mea.dtype, start, stop, stop - start))
+                written = 0
+                for batch in table.batches(_sources(specs), ROWS_PER_APPEND):
+                    mea.append(_records(batch, specs, mea.dtype, len(batch)))
+                    written += len(batch)
             mea.flush()
+    if written != n:  # a stream that ends early (or runs on) must never pass for a whole table
+        raise ValueError(f"table {table.name!r}: {written} rows read back, {n} expected")
     return n
 
 
-def _records(table: MeasurementTable, specs: list[ColumnSpec], dtype: np.dtype, start: int, stop: int,
-             size: int) -> np.ndarray:
-    """Rows [start, stop) as the table's compound records, zero-padded to `size` rows."""
-    rec = np.zeros(size, dtype=dtype) if size > stop - start else np.empty(size, dtype=dtype)
+def _sources(specs: list[ColumnSpec]) -> list[str]:
+    return [s.source for s in specs if s.source is not None]
+
+
+def _records(batch: pd.DataFrame, specs: list[ColumnSpec], dtype: np.dtype, size: int) -> np.ndarray:
+    """The batch's rows as the table's compound records, zero-padded to `size` rows."""
+    rec = np.zeros(size, dtype=dtype) if size > len(batch) else np.empty(size, dtype=dtype)
     for spec in specs:
-        rec[spec.name][: stop - start] = column_values(table, spec, start, stop)
+        rec[spec.name][: len(batch)] = column_values(batch, spec)
     return rec
 
 
@@ -115,7 +122,7 @@ def _direct_chunks_possible(mea: tables.Table) -> bool:
             and not f.bitshuffle and not f.fletcher32 and mea.chunkshape is not None)
 
 
-def _write_rows_direct(mea: tables.Table, table: MeasurementTable, specs: list[ColumnSpec], n: int) -> None:
+def _write_rows_direct(mea: tables.Table, table: MeasurementTable, specs: list[ColumnSpec], n: int) -> int:
     """Extend the table to n rows and write every chunk already deflated, compressing on all cores.
 
     HDF5's deflate filter stores each chunk (always the full chunk shape, the last one zero-padded) as
@@ -128,11 +135,15 @@ def _write_rows_direct(mea: tables.Table, table: MeasurementTable, specs: list[C
     def deflate(rec: np.ndarray, i: int) -> bytes:
         return zlib.compress(rec[i : i + chunk].view(np.uint8), ZLIB_LEVEL)
 
+    start = 0
     with ThreadPoolExecutor(COMPRESS_THREADS) as pool:
-        for start in range(0, n, block):
-            stop = min(n, start + block)
-            padded = -(-(stop - start) // chunk) * chunk
-            rec = _records(table, specs, mea.dtype, start, stop, padded)
+        for batch in table.batches(_sources(specs), block):
+            if start + len(batch) > n:
+                raise ValueError(f"table {table.name!r}: more rows than the {n} announced")
+            padded = -(-len(batch) // chunk) * chunk
+            rec = _records(batch, specs, mea.dtype, padded)
             offsets = range(0, padded, chunk)
             for i, payload in zip(offsets, pool.map(lambda i, rec=rec: deflate(rec, i), offsets)):
                 mea.write_chunk((start + i,), payload)
+            start += len(batch)
+    return start

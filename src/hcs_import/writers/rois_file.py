@@ -1,20 +1,57 @@
-"""ROIs on disk: one Parquet file of shapes (columnar, typed), read back by the uploader."""
+"""ROIs on disk: one Parquet file of shapes (columnar, typed), read back by the uploader.
+
+Written batch by batch with a fixed schema, so a streamed ROI set of any size passes through bounded
+memory; an in-memory frame is the one-batch case.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from ..model import ROI_COLUMNS
+from ..model import ROI_COLUMNS, Frame, iter_batches
+
+ROWS_PER_GROUP = 256_000
+_ARROW_TYPES = {"int64": pa.int64(), "float64": pa.float64()}
+_BINARY_COLUMNS = ("mask",)  # bit-packed bytes; every other object column holds text
+SCHEMA = pa.schema([
+    (name, _ARROW_TYPES.get(dtype) or (pa.binary() if name in _BINARY_COLUMNS else pa.string()))
+    for name, dtype in ROI_COLUMNS.items()
+])
+_TEXT_COLUMNS = [name for name, dtype in ROI_COLUMNS.items() if dtype == "object"]
 
 
-def write_rois(path: Path, rois: pd.DataFrame) -> int:
-    frame = rois[list(ROI_COLUMNS)]
-    frame.to_parquet(path, engine="pyarrow", index=False, compression="zstd")
-    return len(frame)
+@dataclass(frozen=True)
+class RoisWritten:
+    count: int
+    by_shape: dict[str, int]
+    by_population: dict[str, int]
+
+
+def write_rois(path: Path, rois: Frame) -> RoisWritten:
+    by_shape: Counter[str] = Counter()
+    by_population: Counter[str] = Counter()
+    count = 0
+    with pq.ParquetWriter(path, SCHEMA, compression="zstd") as writer:
+        for batch in iter_batches(rois, list(ROI_COLUMNS), ROWS_PER_GROUP):
+            writer.write_table(pa.Table.from_pandas(batch, schema=SCHEMA, preserve_index=False))
+            count += len(batch)
+            by_shape.update({str(k): int(v) for k, v in batch["shape"].value_counts().items()})
+            by_population.update({str(k): int(v) for k, v in batch["population"].value_counts().items()})
+    if count != len(rois):
+        raise ValueError(f"{path.name}: {count} ROIs read back, {len(rois)} expected")
+    return RoisWritten(count, dict(by_shape), dict(by_population))
 
 
 def read_rois(path: Path) -> pd.DataFrame:
-    frame = pd.read_parquet(path, engine="pyarrow")
-    return frame[list(ROI_COLUMNS)]
+    """The ROI frame, with text and byte columns as Python objects and None where a shape has none."""
+    frame = pd.read_parquet(path, engine="pyarrow")[list(ROI_COLUMNS)]
+    for name in _TEXT_COLUMNS:
+        column = frame[name]
+        frame[name] = column.astype(object).where(column.notna(), None)
+    return frame
