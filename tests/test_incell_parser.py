@@ -51,7 +51,7 @@ def write(tmp_path: Path, text: str, name: str = "results.xml") -> Path:
 
 def test_sparse_keys_align_by_object_and_specials_parse(tmp_path: Path) -> None:
     analysis = parse(write(tmp_path, HAND_WRITTEN), ParseOptions(plate_geometry=(8, 12)))
-    cells = analysis.table("Cells").data
+    cells = analysis.table("Cells").frame()
     assert list(cells["object"]) == [1, 7, 8]
     assert list(cells["well"]) == ["B03"] * 3
     assert list(cells["well_row"]) == [1, 1, 1] and list(cells["well_column"]) == [2, 2, 2]
@@ -61,7 +61,7 @@ def test_sparse_keys_align_by_object_and_specials_parse(tmp_path: Path) -> None:
     assert cells["Cell: Area"].tolist()[0] == 100 and np.isnan(cells["Cell: Area"].tolist()[1:]).all()
     assert np.isnan(cells["Cell: Form"].tolist()[0]) and cells["Cell: Form"].tolist()[1] == 0.5
     assert analysis.table("Cells").info("Cell: Area").unit == "um2"
-    nuclei = analysis.table("Nuclei").data
+    nuclei = analysis.table("Nuclei").frame()
     assert list(nuclei["object"]) == [1]
 
 
@@ -76,7 +76,7 @@ def test_summary_rows_become_the_well_table(tmp_path: Path) -> None:
 
 def test_point_rois_only_for_objects_with_both_centres(tmp_path: Path) -> None:
     analysis = parse(write(tmp_path, HAND_WRITTEN), ParseOptions(plate_geometry=(8, 12)))
-    rois = analysis.rois
+    rois = analysis.roi_frame()
     cells = rois[rois["population"] == "Cells"]
     # object 7 has cgX = inf and no cgY, object 8 has cgY NaN: neither gets a point; both are counted.
     assert cells[["object", "x", "y", "table_row"]].to_dict("records") == [
@@ -105,7 +105,7 @@ def test_synthetic_plate_matches_its_layout(incell_plate: Path) -> None:
     wells = analysis.well_table
     assert wells is not None and wells.rows == 96
     # The Summary's "Cell Count" equals the number of objects the XML has for that well.
-    counts = cells.data.groupby("well").size()
+    counts = cells.frame().groupby("well").size()
     summary = wells.data.set_index("well")["Cell Count"]
     assert (summary.loc[counts.index].to_numpy() == counts.to_numpy()).all()
     assert [s.path for s in analysis.provenance.sources] == ["plateA.xdce", "plateA_analysis.xml"]
@@ -118,8 +118,8 @@ def test_parallel_chunks_equal_one_pass(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(incell_results, "CHUNK_BYTES", 64 * 1024)
     chunked = parse(plate, ParseOptions(workers=2))
     for a, b in zip(serial.tables, chunked.tables, strict=True):
-        pd.testing.assert_frame_equal(a.data, b.data)
-    pd.testing.assert_frame_equal(serial.rois, chunked.rois)
+        pd.testing.assert_frame_equal(a.frame(), b.frame())
+    pd.testing.assert_frame_equal(serial.roi_frame(), chunked.roi_frame())
 
 
 def test_ranges_cover_every_welldata_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -161,7 +161,7 @@ def test_non_numeric_value_error_gives_the_real_line(tmp_path: Path) -> None:
 def test_bad_values_nan_counts_instead_of_failing(tmp_path: Path) -> None:
     folder = write(tmp_path, HAND_WRITTEN.replace('value="0.5"', 'value="abc"'))
     analysis = parse(folder, ParseOptions(plate_geometry=(8, 12), bad_values="nan"))
-    assert np.isnan(analysis.table("Cells").data["Cell: Form"]).all()
+    assert np.isnan(analysis.table("Cells").frame()["Cell: Form"]).all()
     assert any("non-numeric values stored as NaN" in w for w in analysis.warnings)
 
 

@@ -50,14 +50,25 @@ def build_table(
     infos = dict(infos or {})
     data = {c: keys[c].to_numpy() for c in keys.columns}
     out_infos: dict[str, ColumnInfo] = {}
-    for col, values in measurements.items():
-        target = col
-        while target in data:
-            target += MEASURED_SUFFIX
+    for target, col in measurement_targets(list(keys.columns), measurements).items():
+        values = measurements[col]
         data[target] = values.to_numpy() if isinstance(values, pd.Series) else values
         out_infos[target] = infos.get(col, ColumnInfo(col))
     frame = pd.DataFrame(data, copy=False)
     return MeasurementTable(name, kind, frame, out_infos, dict(metadata or {}))
+
+
+def measurement_targets(keys: Iterable[str], measurements: Iterable[str]) -> dict[str, str]:
+    """Table column name -> measurement name, in order; a measurement named like a key is renamed."""
+    taken = set(keys)
+    out: dict[str, str] = {}
+    for col in measurements:
+        target = col
+        while target in taken:
+            target += MEASURED_SUFFIX
+        taken.add(target)
+        out[target] = col
+    return out
 
 
 def point_rois(table: MeasurementTable, x_col: str, y_col: str, warnings: WarningLog,

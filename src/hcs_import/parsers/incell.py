@@ -7,20 +7,37 @@ from every `<Name>: cgX` / `<Name>: cgY` pair (`Cell: cgX`, `Nucleus: cgX`, ...)
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..assemble import build_table, concat_rois, finish, point_rois
+from ..assemble import build_table, concat_rois, finish, measurement_targets, point_rois
 from ..errors import InputError
 from ..issues_log import WarningLog
-from ..model import ColumnInfo, MeasurementTable, Plate, PlateAnalysis, object_keys_frame, well_keys_frame
+from ..model import (
+    FIELD,
+    OBJECT,
+    OBJECT_KEYS,
+    WELL,
+    WELL_COLUMN,
+    WELL_ROW,
+    ColumnInfo,
+    FrameStream,
+    MeasurementTable,
+    Plate,
+    PlateAnalysis,
+    T,
+    Z,
+    object_keys_frame,
+    well_keys_frame,
+)
 from ..wells import infer_geometry
 from .base import FormatParser, Generator, ParseOptions
 from .common import files_below
-from .incell_results import ParsedResults, parse_results
+from .incell_results import ParsedResults, SpilledPopulation, parse_results
 from .incell_xdce import is_xdce, parse_xdce
 
 RESULTS_MARKER = b"<WellData"
@@ -70,10 +87,12 @@ def _plate(xdce: list[Path], parsed: list[ParsedResults], name: str, options: Pa
     if options.plate_geometry:
         rows, cols = options.plate_geometry
     else:
-        max_r = max((int(c["well_row"].max()) for r in parsed for c in (*r.populations.values(),
-                     *r.summary.values()) if len(c["well_row"])), default=0)
-        max_c = max((int(c["well_column"].max()) for r in parsed for c in (*r.populations.values(),
-                     *r.summary.values()) if len(c["well_column"])), default=0)
+        max_r = max([*(p.max_row for r in parsed for p in r.populations.values()),
+                     *(int(c["well_row"].max()) for r in parsed for c in r.summary.values() if len(c["well_row"]))],
+                    default=0)
+        max_c = max([*(p.max_column for r in parsed for p in r.populations.values()),
+                     *(int(c["well_column"].max()) for r in parsed for c in r.summary.values()
+                       if len(c["well_column"]))], default=0)
         rows, cols = infer_geometry(max_r, max_c)
         warnings.note(f"no .xdce layout found: plate geometry {rows}x{cols} inferred from the largest well "
                       "in the results (give --plate-geometry to override)")
@@ -112,6 +131,46 @@ def _summary_table(parsed: ParsedResults, plate: Plate, prefix: str) -> list[Mea
                         infos, {"source": "InCell cell=\"Summary\" rows, one per field"})]
 
 
+def _object_table(name: str, population: SpilledPopulation, plate: Plate, file: Path) -> MeasurementTable:
+    """A population's table as a stream over its spilled ranges: its rows are never all in memory."""
+    targets = measurement_targets(OBJECT_KEYS, population.keys)  # table column -> InCell key
+    empty = np.array([], dtype=np.int64)
+    template = object_keys_frame(empty, empty, empty, empty, plate.columns)
+    for column in targets:
+        template[column] = np.array([], dtype=np.float64)
+
+    def read(columns: Sequence[str] | None) -> Iterator[pd.DataFrame]:
+        wanted = list(template.columns) if columns is None else list(columns)
+        keys = [targets[c] for c in wanted if c in targets]
+        for part in population.read(keys):
+            data = {c: part[targets[c]] for c in wanted if c in targets}
+            if any(c in _KEY_COLUMNS for c in wanted):
+                frame = object_keys_frame(part["well_row"], part["well_column"], part["field"], part["object"],
+                                          plate.columns) if WELL in wanted else _keys_without_label(part)
+                data.update({c: frame[c].to_numpy() for c in wanted if c in _KEY_COLUMNS})
+            yield pd.DataFrame({c: data[c] for c in wanted}, copy=False)
+
+    infos = {c: ColumnInfo(k, population.units.get(k)) for c, k in targets.items()}
+    return MeasurementTable(name, "objects", FrameStream(template, population.rows, read), infos,
+                            {"source_file": file.name})
+
+
+_KEY_COLUMNS = frozenset(OBJECT_KEYS)
+
+
+def _keys_without_label(part: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The key columns but the well label, which costs a string per row and most passes never read."""
+    n = len(part["well_row"])
+    zeros = np.zeros(n, dtype=np.int64)
+    return pd.DataFrame({WELL_ROW: part["well_row"], WELL_COLUMN: part["well_column"], FIELD: part["field"],
+                         OBJECT: part["object"], Z: zeros, T: zeros}, copy=False)
+
+
+def measurement_column(table: MeasurementTable, key: str) -> str:
+    """The table column holding InCell key `key` (renamed only when it collides with a key column)."""
+    return next(c for c, info in table.columns.items() if info.source_name == key)
+
+
 def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
     root = path if path.is_dir() else path.parent
     xdce, results = find_files(path)
@@ -128,18 +187,13 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
     rois = []
     for file, res in zip(results, parsed):
         prefix = f"{file.stem} " if len(results) > 1 else ""
-        for source, cols in res.populations.items():
-            keys = object_keys_frame(cols["well_row"], cols["well_column"], cols["field"], cols["object"],
-                                     plate.columns)
-            measures = {k: v for k, v in cols.items() if k not in ("well_row", "well_column", "field", "object")}
-            units = res.population_units.get(source, {})
-            table = build_table(f"{prefix}{source or 'Objects'}", "objects", keys, measures,
-                                {k: ColumnInfo(k, units.get(k)) for k in measures},
-                                {"source_file": file.name})
+        for source, population in res.populations.items():
+            table = _object_table(f"{prefix}{source or 'Objects'}", population, plate, file)
             tables.append(table)
             if options.rois:
-                for x, y in _centroid_pairs(list(measures)):
-                    rois.append(point_rois(table, x, y, warnings))
+                for x, y in _centroid_pairs(list(population.keys)):
+                    rois.append(point_rois(table, measurement_column(table, x), measurement_column(table, y),
+                                           warnings))
         tables.extend(_summary_table(res, plate, prefix))
     return finish(fmt="incell", version=__version__, root=root, plate=plate, tables=tables,
                   rois=concat_rois(rois), sources=[*xdce, *results], warnings=warnings)

@@ -11,6 +11,10 @@ The files run to gigabytes, so:
   behaviour: both paths give the same columns, and only lxml ever reports errors or warnings;
 - values go straight into typed arrays (`array('d')`), padded with NaN where an object lacks a key,
   so sparse keys are aligned by object and no Python object per cell is kept;
+- each range's objects are spilled to disk (.npy files in a SpillDir) by the process that parsed them,
+  and only their description travels back: the parent never holds more than a few ranges' worth, and
+  the tables are read back from the spill range by range (SpilledPopulation.read), so memory stays
+  flat however many objects the file holds;
 - what lies outside the WellData ranges (the document's head and tail) is parsed too, so a truncated
   or malformed file is an error, never silently shortened.
 
@@ -27,6 +31,7 @@ import mmap
 import os
 import re
 from array import array
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from io import BytesIO
@@ -39,6 +44,7 @@ from lxml import etree
 from .. import xmlsafe
 from ..errors import InputError
 from ..issues_log import WarningLog
+from ..spill import SpillDir
 from .base import Progress
 from .common import SPECIAL_NUMBERS
 
@@ -84,12 +90,92 @@ class ParsedChunk:
     measures: int
 
 
+KEY_ARRAYS = ("well_row", "well_column", "field", "object")  # rows of a spilled range's keys file
+
+
+@dataclass(frozen=True)
+class SpilledPart:
+    """One range's objects of one population on disk: KEY_ARRAYS (4 x n int64) and `names` (k x n float64)."""
+
+    keys_file: str
+    values_file: str
+    names: tuple[str, ...]
+    rows: int
+    max_row: int
+    max_column: int
+
+
+@dataclass
+class SpilledChunk:
+    """What a worker sends back for one range: its populations' spill files, the (small) summary rows."""
+
+    populations: dict[str, SpilledPart]
+    units: dict[str, dict[str, str]]
+    summary: dict[str, Columns]
+    warnings: WarningLog
+    welldata: int
+    measures: int
+
+
+@dataclass(frozen=True)
+class SpilledPopulation:
+    """One population of the whole file: its keys (union, first-appearance order) and ranges on disk."""
+
+    keys: tuple[str, ...]
+    units: dict[str, str]
+    parts: tuple[SpilledPart, ...]
+    spill: SpillDir  # held so the files live as long as this does
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.parts)
+
+    @property
+    def max_row(self) -> int:
+        return max(p.max_row for p in self.parts)
+
+    @property
+    def max_column(self) -> int:
+        return max(p.max_column for p in self.parts)
+
+    def read(self, keys: list[str] | None = None) -> Iterator[dict[str, np.ndarray]]:
+        """Range by range, in file order: KEY_ARRAYS and the given keys (all when None), NaN where absent."""
+        wanted = list(self.keys) if keys is None else keys
+        for part in self.parts:
+            out = dict(zip(KEY_ARRAYS, np.load(part.keys_file)))
+            values = np.load(part.values_file, mmap_mode="r")
+            index = {name: i for i, name in enumerate(part.names)}
+            for key in wanted:
+                i = index.get(key)
+                out[key] = np.array(values[i]) if i is not None else np.full(part.rows, np.nan)
+            del values
+            yield out
+
+
+def spill_chunk(chunk: ParsedChunk, spill: Path, index: int) -> SpilledChunk:
+    """Write a parsed range's populations to `spill` (one keys and one values .npy each)."""
+    parts: dict[str, SpilledPart] = {}
+    for p, (name, cols) in enumerate(chunk.populations.items()):
+        n = len(cols)
+        keys = np.vstack([np.asarray(a, dtype=np.int64) for a in (cols.well_row, cols.well_column, cols.field_,
+                                                                 cols.object_)])
+        values = (np.vstack([np.asarray(v, dtype=np.float64) for v in cols.values.values()])
+                  if cols.values else np.empty((0, n)))
+        stem = spill / f"{index:06d}-{p}"
+        np.save(f"{stem}-keys.npy", keys)
+        np.save(f"{stem}-values.npy", values)
+        parts[name] = SpilledPart(f"{stem}-keys.npy", f"{stem}-values.npy", tuple(cols.values), n,
+                                  int(keys[0].max()), int(keys[1].max()))
+    return SpilledChunk(parts, {name: cols.units for name, cols in chunk.populations.items()}, chunk.summary,
+                        chunk.warnings, chunk.welldata, chunk.measures)
+
+
 @dataclass(frozen=True)
 class ParsedResults:
-    """Whole-file result: per population, key arrays and one float64 array per key (NaN-padded)."""
+    """Whole-file result: the populations spilled to disk; the summary rows as key arrays and one float64
+    array per key (NaN-padded)."""
 
-    populations: dict[str, dict[str, np.ndarray]]
-    population_units: dict[str, dict[str, str]]
+    populations: dict[str, SpilledPopulation]
     summary: dict[str, dict[str, np.ndarray]]
     summary_units: dict[str, dict[str, str]]
     warnings: WarningLog
@@ -135,12 +221,13 @@ def _int_attr(el: etree._Element, name: str, default: str | None = None) -> int:
     return value
 
 
-def parse_chunk(path: str, start: int, end: int, encoding: str | None, bad_values: str) -> ParsedChunk:
-    """Parse the WellData elements in bytes [start, end) of the file."""
+def parse_chunk(path: str, start: int, end: int, encoding: str | None, bad_values: str, spill: str,
+                index: int) -> SpilledChunk:
+    """Parse the WellData elements in bytes [start, end) of the file and spill their objects."""
     with open(path, "rb") as fh:
         fh.seek(start)
         data = fh.read(end - start)
-    return parse_welldata_bytes(data, start, encoding, bad_values)
+    return spill_chunk(parse_welldata_bytes(data, start, encoding, bad_values), Path(spill), index)
 
 
 def parse_welldata_bytes(data: bytes, start: int, encoding: str | None, bad_values: str) -> ParsedChunk:
@@ -505,7 +592,7 @@ def _lines_before(mm: mmap.mmap, pos: int) -> int:
     return mm[:pos].count(b"\n")
 
 
-def _merge(chunks: list[ParsedChunk], attr: str) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, str]]]:
+def _merge(chunks: list[SpilledChunk], attr: str) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, str]]]:
     names: list[str] = []
     for ch in chunks:
         for name in getattr(ch, attr):
@@ -540,6 +627,24 @@ def _merge(chunks: list[ParsedChunk], attr: str) -> tuple[dict[str, dict[str, np
                 merged_units.setdefault(k, u)
         units[name] = merged_units
     return out, units
+
+
+def _merge_spilled(chunks: list[SpilledChunk], spill: SpillDir) -> dict[str, SpilledPopulation]:
+    names: dict[str, None] = {}
+    for ch in chunks:
+        names.update(dict.fromkeys(ch.populations))
+    out: dict[str, SpilledPopulation] = {}
+    for name in names:
+        parts = tuple(ch.populations[name] for ch in chunks if name in ch.populations)
+        keys: dict[str, None] = {}
+        units: dict[str, str] = {}
+        for ch in chunks:
+            if name in ch.populations:
+                keys.update(dict.fromkeys(ch.populations[name].names))
+                for k, u in ch.units[name].items():
+                    units.setdefault(k, u)
+        out[name] = SpilledPopulation(tuple(keys), units, parts, spill)
+    return out
 
 
 def parse_results(path: Path, bad_values: str = "error", workers: int | None = None,
@@ -577,30 +682,39 @@ def parse_results(path: Path, bad_values: str = "error", workers: int | None = N
         else:
             chunk = span + 1
         ranges = _ranges(mm, first, end, chunk)
-        results: list[ParsedChunk] = []
+        spill = SpillDir(f"{path.stem[:40]}-")
+        results: list[SpilledChunk] = []
         done = 0
         try:
             if len(ranges) == 1 or n_workers == 1:
-                for a, b in ranges:
-                    results.append(parse_welldata_bytes(mm[a:b], a, encoding, bad_values))
+                for i, (a, b) in enumerate(ranges):
+                    results.append(spill_chunk(parse_welldata_bytes(mm[a:b], a, encoding, bad_values), spill.path, i))
                     done += b - a
                     if progress:
                         progress(done, span)
             else:
                 with ProcessPoolExecutor(max_workers=min(n_workers, len(ranges))) as pool:
-                    futures = [pool.submit(parse_chunk, str(path), a, b, encoding, bad_values) for a, b in ranges]
-                    for (a, b), fut in zip(ranges, futures):
-                        results.append(fut.result())
-                        done += b - a
-                        if progress:
-                            progress(done, span)
+                    futures = [pool.submit(parse_chunk, str(path), a, b, encoding, bad_values, str(spill.path), i)
+                               for i, (a, b) in enumerate(ranges)]
+                    try:
+                        for (a, b), fut in zip(ranges, futures):
+                            results.append(fut.result())
+                            done += b - a
+                            if progress:
+                                progress(done, span)
+                    except BaseException:
+                        pool.shutdown(cancel_futures=True)
+                        raise
         except ChunkError as exc:
+            spill.remove()
             line = _lines_before(mm, exc.start) + exc.line
             raise InputError(path, f"line {line}, {exc.element}", exc.message) from None
+        except BaseException:
+            spill.remove()
+            raise
     warn = WarningLog()
     for r in results:
         warn.merge(r.warnings)
-    pops, pop_units = _merge(results, "populations")
     summ, summ_units = _merge(results, "summary")
-    return ParsedResults(pops, pop_units, summ, summ_units, warn,
+    return ParsedResults(_merge_spilled(results, spill), summ, summ_units, warn,
                          sum(r.welldata for r in results), sum(r.measures for r in results))
