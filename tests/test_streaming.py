@@ -7,7 +7,10 @@ batches is still summarised whole, and InCell's spill folder never outlives its 
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -23,6 +26,7 @@ from hcs_import.issues_log import WarningLog
 from hcs_import.model import FrameStream, MeasurementTable, Plate, iter_batches, object_keys_frame
 from hcs_import.parsers.base import ParseOptions, SynthSpec
 from hcs_import.parsers.incell import parse
+from hcs_import.spill import PREFIX, SpillDir
 from hcs_import.summary import summarise_objects
 from hcs_import.synth.incell import write_incell_plate
 from hcs_import.writers import omero_tables
@@ -152,3 +156,17 @@ def test_a_failed_incell_parse_leaves_no_spill(tmp_path: Path, monkeypatch: pyte
     with pytest.raises(InputError, match="is not a number"):
         parse(plate, ParseOptions())
     assert _spill_folders(spill_root) == []
+
+
+def test_a_killed_runs_spill_is_removed_by_the_next_run(tmp_path: Path) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    orphan = tmp_path / f"{PREFIX}{gone.pid}-plate-abc"
+    orphan.mkdir()
+    (orphan / "000001-0-values.npy").write_bytes(b"x" * 100)
+    live = tmp_path / f"{PREFIX}{os.getpid()}-other-run"
+    live.mkdir()
+    spill = SpillDir("next-", tmp_path)
+    assert not orphan.exists() and live.exists() and spill.path.exists()
+    spill.remove()
+    assert spill.removed and not spill.path.exists()

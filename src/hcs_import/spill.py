@@ -3,12 +3,15 @@
 Parsers that stream (InCell) spill each parsed chunk here; the FrameStreams of their tables read it back
 while the bundle is written. The folder lives exactly as long as the objects that read from it: it is
 removed when the last reference goes (or at interpreter exit), or at once with `remove()` when a parse
-fails, so neither an error nor a finished run leaves spill files behind. Its place is the system's
-temporary folder: set TMPDIR to put it on a larger or faster disk.
+fails, so neither an error nor a finished run leaves spill files behind. A run killed outright (SIGKILL,
+power loss) cannot clean up: its folder carries its process id, and the next SpillDir removes folders
+whose process is gone. Its place is the system's temporary folder: set TMPDIR to put it on a larger or
+faster disk.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import weakref
@@ -21,7 +24,8 @@ class SpillDir:
     """A temporary folder owned by this object (see the module's docstring)."""
 
     def __init__(self, label: str = "", parent: Path | None = None) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix=PREFIX + label, dir=parent))
+        remove_orphans(Path(parent or tempfile.gettempdir()))
+        self.path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-{label}", dir=parent))
         self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.path), True)
 
     def file(self, name: str) -> Path:
@@ -33,3 +37,24 @@ class SpillDir:
     @property
     def removed(self) -> bool:
         return not self._finalizer.alive
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive, and not ours to judge
+        return True
+    return True
+
+
+def remove_orphans(parent: Path) -> list[Path]:
+    """Remove spill folders under `parent` whose process no longer runs; returns those removed."""
+    removed = []
+    for folder in parent.glob(PREFIX + "*"):
+        pid = folder.name[len(PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
