@@ -5,7 +5,11 @@
 - CPU time: user + system seconds of the process and every worker it started and waited for (`os.wait4`);
 - peak memory: the largest sum of resident set sizes of the process and all its descendants, sampled
   from /proc every 20 ms (so both parse workers of hcs-import count), and the largest single process seen.
-  (`ru_maxrss` is not used: Linux carries it over from the forking parent across exec.)
+  A sum of RSS counts every page shared between a parent and its forked workers (libraries, the parent's
+  heap at fork time) once per process, so the largest sum of proportional set sizes (PSS, from
+  /proc/<pid>/smaps_rollup, sampled every ~0.25 s: shared pages split between their sharers) is
+  reported beside it: the memory the run really took. (`ru_maxrss` is not used: Linux carries it over
+  from the forking parent across exec.)
 - the machine is shared: CPU time is reported beside wall time, since other load stretches wall time.
 """
 
@@ -25,6 +29,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
 SAMPLE_S = 0.02
+# PSS costs the kernel a walk of every mapped page (~8 ms for a 550 MB process): read every 12th sample
+# (~0.25 s) so the sampler stays a few percent of one core.
+PSS_EVERY = 12
 RESULT_PREFIX = "RESULT "
 
 
@@ -37,13 +44,15 @@ class Measurement:
     cpu_s: float
     peak_rss_mb: float
     max_process_rss_mb: float
+    peak_pss_mb: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
 
     def line(self) -> str:
         phases = ", ".join(f"{k} {v:.2f} s" for k, v in self.phases.items())
         return (f"{self.name:<22} wall {self.wall_s:8.2f} s  cpu {self.cpu_s:8.2f} s  "
-                f"peak RSS {self.peak_rss_mb:8.0f} MB (largest process {self.max_process_rss_mb:.0f} MB)"
+                f"peak RSS {self.peak_rss_mb:8.0f} MB (PSS {self.peak_pss_mb:.0f} MB; largest process "
+                f"{self.max_process_rss_mb:.0f} MB)"
                 + (f"  [{phases}]" if phases else ""))
 
 
@@ -70,32 +79,46 @@ def _rss_kb(pid: int) -> int:
         return 0
 
 
-def tree_rss_kb(root: int) -> tuple[int, int]:
-    """Resident memory of a process and all its descendants, and of the largest of them, in KiB."""
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1])
+    except (OSError, IndexError, ValueError):
+        pass
+    return 0
+
+
+def tree_rss_kb(root: int, with_pss: bool = True) -> tuple[int, int, int]:
+    """Resident memory of a process and all its descendants (RSS sum, largest RSS, PSS sum), in KiB."""
     children = _children_map()
-    total = largest = 0
+    total = largest = pss = 0
     stack = [root]
     while stack:
         pid = stack.pop()
         rss = _rss_kb(pid)
         total += rss
         largest = max(largest, rss)
+        pss += _pss_kb(pid) if with_pss else 0
         stack.extend(children.get(pid, ()))
-    return total, largest
+    return total, largest, pss
 
 
 def run(name: str, script: str, *args: str, env: dict[str, str] | None = None) -> Measurement:
     """Run `python benchmarks/<script> args...` in a fresh process; measure it."""
     cmd = [sys.executable, str(HERE / script), *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
-    peak = largest = 0
+    peak = largest = peak_pss = 0
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak, largest
+        nonlocal peak, largest, peak_pss
+        tick = 0
         while not done.is_set():
-            total, one = tree_rss_kb(proc.pid)
-            peak, largest = max(peak, total), max(largest, one)
+            total, one, pss = tree_rss_kb(proc.pid, tick % PSS_EVERY == 0)
+            tick += 1
+            peak, largest, peak_pss = max(peak, total), max(largest, one), max(peak_pss, pss)
             done.wait(SAMPLE_S)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -118,6 +141,7 @@ def run(name: str, script: str, *args: str, env: dict[str, str] | None = None) -
         cpu_s=usage.ru_utime + usage.ru_stime,
         peak_rss_mb=peak / 1024,
         max_process_rss_mb=largest / 1024,
+        peak_pss_mb=peak_pss / 1024,
         phases={k: float(v) for k, v in result.get("phases", {}).items()},
         info=result.get("info", {}),
     )
@@ -158,7 +182,8 @@ def ratio_line(label: str, num: Measurement, den: Measurement, num_s: float | No
 
 
 def memory_line(m: Measurement) -> str:
-    return f"PEAK RSS {m.name}: {m.peak_rss_mb:.0f} MB (largest single process {m.max_process_rss_mb:.0f} MB)"
+    return (f"PEAK RSS {m.name}: {m.peak_rss_mb:.0f} MB (PSS {m.peak_pss_mb:.0f} MB; largest single process "
+            f"{m.max_process_rss_mb:.0f} MB)")
 
 
 def save(path: Path, payload: dict[str, Any]) -> None:

@@ -96,8 +96,9 @@ def write_table(path: Path, table: MeasurementTable, specs: list[ColumnSpec], me
             else:
                 written = 0
                 for batch in table.batches(_sources(specs), ROWS_PER_APPEND):
-                    mea.append(_records(batch, specs, mea.dtype, len(batch)))
-                    written += len(batch)
+                    if len(batch):
+                        mea.append(_records(batch, specs, mea.dtype, len(batch)))
+                        written += len(batch)
             mea.flush()
     if written != n:  # a stream that ends early (or runs on) must never pass for a whole table
         raise ValueError(f"table {table.name!r}: {written} rows read back, {n} expected")

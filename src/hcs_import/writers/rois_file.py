@@ -39,6 +39,8 @@ def write_rois(path: Path, rois: Frame) -> RoisWritten:
     count = 0
     with pq.ParquetWriter(path, SCHEMA, compression="zstd") as writer:
         for batch in iter_batches(rois, list(ROI_COLUMNS), ROWS_PER_GROUP):
+            if not len(batch):
+                continue
             writer.write_table(pa.Table.from_pandas(batch, schema=SCHEMA, preserve_index=False))
             count += len(batch)
             by_shape.update({str(k): int(v) for k, v in batch["shape"].value_counts().items()})
