@@ -7,6 +7,7 @@ batches is still summarised whole, and InCell's spill folder never outlives its 
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import subprocess
@@ -21,7 +22,7 @@ import pytest
 
 from bundle_check import assert_bundle_matches
 from hcs_import.assemble import concat_rois, finish, point_rois
-from hcs_import.errors import InputError
+from hcs_import.errors import InputError, OutputError
 from hcs_import.issues_log import WarningLog
 from hcs_import.model import FrameStream, MeasurementTable, Plate, iter_batches, object_keys_frame
 from hcs_import.parsers.base import ParseOptions, SynthSpec
@@ -170,3 +171,21 @@ def test_a_killed_runs_spill_is_removed_by_the_next_run(tmp_path: Path) -> None:
     assert not orphan.exists() and live.exists() and spill.path.exists()
     spill.remove()
     assert spill.removed and not spill.path.exists()
+
+
+def test_a_full_spill_disk_is_one_clear_error_and_leaves_nothing(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    spill_root = tmp_path / "tmp"
+    spill_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spill_root))
+    plate = write_incell_plate(tmp_path / "p", SynthSpec(wells=24, fields=2, objects=5, seed=1))
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(np, "save", full)
+    with pytest.raises(OutputError) as err:
+        parse(plate, ParseOptions(workers=1))
+    message = str(err.value)
+    assert "No space left on device" in message and "TMPDIR" in message and "\n" not in message
+    assert _spill_folders(spill_root) == []

@@ -17,15 +17,27 @@ import tempfile
 import weakref
 from pathlib import Path
 
+from .errors import OutputError
+
 PREFIX = "hcs-import-spill-"
+
+
+def spill_failure(folder: Path, exc: OSError) -> OutputError:
+    """The one-line error for a spill folder that cannot be made or written (full disk, permissions)."""
+    return OutputError(f"{folder}: cannot write temporary spill files ({exc.strerror or exc}); "
+                       "set TMPDIR to a folder with free space")
 
 
 class SpillDir:
     """A temporary folder owned by this object (see the module's docstring)."""
 
     def __init__(self, label: str = "", parent: Path | None = None) -> None:
-        remove_orphans(Path(parent or tempfile.gettempdir()))
-        self.path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-{label}", dir=parent))
+        where = Path(parent or tempfile.gettempdir())
+        remove_orphans(where)
+        try:
+            self.path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-{label}", dir=where))
+        except OSError as exc:
+            raise spill_failure(where, exc) from None
         self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.path), True)
 
     def file(self, name: str) -> Path:

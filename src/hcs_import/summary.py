@@ -85,7 +85,8 @@ def _rows_by_complete_wells(table: MeasurementTable, numeric: list[str]) -> Iter
     Medians need all of a well's values at once, but not all wells at once: a first pass over the two
     well columns finds the batch holding each well's last row, and the second pass keeps only the rows
     of wells not yet complete. Files written well by well (InCell, and every format read whole) thus
-    hold at most a batch and a well; an interleaved file costs more memory, never a wrong value.
+    hold at most a batch and a well; an interleaved file (or one huge well) costs more memory, never a
+    wrong value.
     Rows keep their file order within a well, so results equal one groupby over the whole table.
     """
     keys = [WELL_ROW, WELL_COLUMN]
@@ -97,18 +98,18 @@ def _rows_by_complete_wells(table: MeasurementTable, numeric: list[str]) -> Iter
     done_after: dict[int, list[int]] = {}
     for code, i in last.items():
         done_after.setdefault(i, []).append(code)
-    pending: pd.DataFrame | None = None
+    pending: list[pd.DataFrame] = []  # rows of wells not yet complete, joined only when one completes
     for i, batch in enumerate(table.batches([*keys, *numeric])):
-        rows = batch if pending is None else pd.concat([pending, batch], ignore_index=True)
         finished = done_after.get(i)
+        pending.append(batch)
         if not finished:
-            pending = rows
             continue
+        rows = pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]
         codes = rows[WELL_ROW].to_numpy(np.int64) * width + rows[WELL_COLUMN].to_numpy(np.int64)
         complete = np.isin(codes, np.asarray(finished, dtype=np.int64))
         if complete.all():
             yield rows
-            pending = None
+            pending = []
         else:
             yield rows[complete]
-            pending = rows[~complete].reset_index(drop=True)
+            pending = [rows[~complete].reset_index(drop=True)]

@@ -44,7 +44,7 @@ from lxml import etree
 from .. import xmlsafe
 from ..errors import InputError
 from ..issues_log import WarningLog
-from ..spill import SpillDir
+from ..spill import SpillDir, spill_failure
 from .base import Progress
 from .common import SPECIAL_NUMBERS
 
@@ -162,8 +162,11 @@ def spill_chunk(chunk: ParsedChunk, spill: Path, index: int) -> SpilledChunk:
         values = (np.vstack([np.asarray(v, dtype=np.float64) for v in cols.values.values()])
                   if cols.values else np.empty((0, n)))
         stem = spill / f"{index:06d}-{p}"
-        np.save(f"{stem}-keys.npy", keys)
-        np.save(f"{stem}-values.npy", values)
+        try:
+            np.save(f"{stem}-keys.npy", keys)
+            np.save(f"{stem}-values.npy", values)
+        except OSError as exc:  # raised in the worker, pickled to the parent, shown as one line
+            raise spill_failure(spill, exc) from None
         parts[name] = SpilledPart(f"{stem}-keys.npy", f"{stem}-values.npy", tuple(cols.values), n,
                                   int(keys[0].max()), int(keys[1].max()))
     return SpilledChunk(parts, {name: cols.units for name, cols in chunk.populations.items()}, chunk.summary,
