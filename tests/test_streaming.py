@@ -130,12 +130,22 @@ def _spill_folders(root: Path) -> list[Path]:
     return sorted(root.glob("hcs-import-spill-*"))
 
 
-def test_incell_tables_are_streams_and_their_spill_goes_with_them(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    spill_root = tmp_path / "tmp"
-    spill_root.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(spill_root))
-    plate = write_incell_plate(tmp_path / "p", SynthSpec(wells=24, fields=2, objects=5, seed=1))
+@pytest.fixture
+def spill_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private temporary folder for the test's spill (tempfile caches the system's one)."""
+    root = tmp_path / "tmp"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    return root
+
+
+@pytest.fixture
+def small_incell_plate(tmp_path: Path) -> Path:
+    return write_incell_plate(tmp_path / "p", SynthSpec(wells=24, fields=2, objects=5, seed=1))
+
+
+def test_incell_tables_are_streams_and_their_spill_goes_with_them(spill_root: Path, small_incell_plate: Path) -> None:
+    plate = small_incell_plate
     analysis = parse(plate, ParseOptions())
     cells = analysis.table("Cells")
     assert cells.streamed and isinstance(analysis.rois, FrameStream)
@@ -146,11 +156,8 @@ def test_incell_tables_are_streams_and_their_spill_goes_with_them(tmp_path: Path
     assert _spill_folders(spill_root) == []
 
 
-def test_a_failed_incell_parse_leaves_no_spill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    spill_root = tmp_path / "tmp"
-    spill_root.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(spill_root))
-    plate = write_incell_plate(tmp_path / "p", SynthSpec(wells=24, fields=2, objects=5, seed=1))
+def test_a_failed_incell_parse_leaves_no_spill(spill_root: Path, small_incell_plate: Path) -> None:
+    plate = small_incell_plate
     xml = next(plate.glob("*_analysis.xml"))
     text = xml.read_text()
     xml.write_text(re.sub(r'(<Measure [^>]*value=")', r"\1x", text, count=1))
@@ -173,12 +180,9 @@ def test_a_killed_runs_spill_is_removed_by_the_next_run(tmp_path: Path) -> None:
     assert spill.removed and not spill.path.exists()
 
 
-def test_a_full_spill_disk_is_one_clear_error_and_leaves_nothing(tmp_path: Path,
+def test_a_full_spill_disk_is_one_clear_error_and_leaves_nothing(spill_root: Path, small_incell_plate: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    spill_root = tmp_path / "tmp"
-    spill_root.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(spill_root))
-    plate = write_incell_plate(tmp_path / "p", SynthSpec(wells=24, fields=2, objects=5, seed=1))
+    plate = small_incell_plate
 
     def full(*args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
