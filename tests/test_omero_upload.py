@@ -12,6 +12,7 @@ from fake_omero import FakeServer, oid
 from hcs_import.omero import NS_BULK, NS_MEASUREMENT, NS_RAW, provenance_tag
 from hcs_import.omero.connect import OmeroError
 from hcs_import.omero.resolve import PLATE_QUERY
+from hcs_import.omero.tables import read_local_table
 from hcs_import.omero.upload import UploadError, upload_bundle
 from hcs_import.parsers.base import ParseOptions, SynthSpec
 from hcs_import.pipeline import import_plate
@@ -79,6 +80,17 @@ def test_server_mode_creates_linked_tables_and_rois(plate96: tuple[Path, Path], 
         v, types = table.values(), table.types()
         assert (types["Image"], types["Roi"], types["Well"]) == ("ImageColumn", "RoiColumn", "WellColumn")
         assert len(table.batches) > 1 and sum(table.batches) == len(v["Roi"])  # batched addData
+        # Every other column, batch after batch, is the bundle file's, row for row.
+        local = read_local_table(bundle / next(e["path"] for e in m["tables"]
+                                               if e["kind"] == "objects" and e["rows"] == len(v["Roi"])
+                                               and set(e["column_names"]) == set(v)))
+        for name in local.names:
+            if name not in ("Image", "Roi", "Well"):
+                expected = local.column(name).tolist()
+                if local.kinds[local.names.index(name)] == "StringColumn":
+                    expected = [b.decode("utf-8") for b in expected]
+                assert v[name] == pytest.approx(expected, nan_ok=True) if isinstance(expected[0], float) \
+                    else v[name] == expected, name
         assert v["Image"] == [server.image_id(plate, r, c, f)
                               for r, c, f in zip(v["well_row"], v["well_column"], v["field"])]
         assert -1 not in v["Roi"] and len(set(v["Roi"])) == len(v["Roi"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,21 +29,37 @@ UPLOAD_BLOCK = 4 * 1024 * 1024  # bytes per RawFileStore.write
 
 @dataclass
 class LocalTable:
-    """A bundle table read back: column names, Ice kinds, descriptions, rows (structured array), metadata."""
+    """A bundle table: column names, Ice kinds, descriptions, row type and count, metadata.
+
+    The rows stay in the file: `column` reads one column, `slices` one addData batch at a time, so an
+    upload holds a batch of a table with millions of rows, not the table.
+    """
 
     path: Path
     names: list[str]
     kinds: list[str]  # e.g. "LongColumn"
     descriptions: list[str]
-    data: np.ndarray
+    dtype: np.dtype
+    rows: int
     metadata: dict[str, str | int | float]
 
-    @property
-    def rows(self) -> int:
-        return len(self.data)
-
     def string_size(self, name: str) -> int:
-        return int(self.data.dtype[name].itemsize)
+        return int(self.dtype[name].itemsize)
+
+    def column(self, name: str) -> np.ndarray:
+        import tables
+
+        with tables.open_file(str(self.path), mode="r") as h5:
+            return h5.root.OME.Measurements.col(name)
+
+    def slices(self, step: int) -> Iterator[tuple[int, np.ndarray]]:
+        """(start, rows as a structured array) for consecutive row ranges of at most `step` rows."""
+        import tables
+
+        with tables.open_file(str(self.path), mode="r") as h5:
+            mea = h5.root.OME.Measurements
+            for start in range(0, self.rows, step):
+                yield start, mea.read(start, min(self.rows, start + step))
 
 
 def _text(x: Any) -> str:
@@ -58,7 +74,7 @@ def read_local_table(path: Path) -> LocalTable:
         mea = h5.root.OME.Measurements
         kinds = [_text(t).removeprefix(ICE_PREFIX) for t in h5.root.OME.ColumnTypes.read()]
         descriptions = [_text(d) for d in h5.root.OME.ColumnDescriptions.read()]
-        data = mea.read()
+        dtype, rows = mea.dtype, int(mea.nrows)
         metadata: dict[str, str | int | float] = {}
         for key in mea.attrs._f_list("user"):
             if key.startswith("__"):
@@ -73,26 +89,25 @@ def read_local_table(path: Path) -> LocalTable:
             elif isinstance(value, np.ndarray) and value.shape == ():
                 value = value.item()
             metadata[key] = value
-    return LocalTable(path, list(data.dtype.names or ()), kinds, descriptions, data, metadata)
+    return LocalTable(path, list(dtype.names or ()), kinds, descriptions, dtype, rows, metadata)
 
 
-def filled_values(table: LocalTable, ids: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Every column's values, with the id columns named in `ids` replaced by the resolved ids."""
-    out = {}
-    for name in table.names:
-        if name in ids:
-            values = np.asarray(ids[name], dtype=np.int64)
-            if len(values) != table.rows:
-                raise ValueError(f"{table.path.name}: {len(values)} ids for column {name!r}, {table.rows} rows")
-            out[name] = values
-        else:
-            out[name] = table.data[name]
-    return out
+def check_ids(table: LocalTable, ids: Mapping[str, np.ndarray]) -> None:
+    for name, values in ids.items():
+        if len(values) != table.rows:
+            raise ValueError(f"{table.path.name}: {len(values)} ids for column {name!r}, {table.rows} rows")
 
 
-def make_columns(table: LocalTable, values: Mapping[str, np.ndarray] | None, start: int = 0,
-                 stop: int | None = None) -> list[Any]:
-    """omero.grid columns for rows [start, stop); with `values` None, empty columns for initialize()."""
+def filled_values(table: LocalTable, rows: np.ndarray, start: int, ids: Mapping[str, np.ndarray]
+                  ) -> dict[str, np.ndarray]:
+    """The values of `rows` (table rows from `start` on), id columns named in `ids` replaced by the ids."""
+    stop = start + len(rows)
+    return {name: np.asarray(ids[name][start:stop], dtype=np.int64) if name in ids else rows[name]
+            for name in table.names}
+
+
+def make_columns(table: LocalTable, values: Mapping[str, np.ndarray] | None) -> list[Any]:
+    """omero.grid columns holding `values`; with `values` None, empty columns for initialize()."""
     import omero.columns
     import omero.grid
 
@@ -101,7 +116,7 @@ def make_columns(table: LocalTable, values: Mapping[str, np.ndarray] | None, sta
         cls = getattr(omero.grid, kind, None)
         if cls is None:
             raise OmeroError(f"{table.path.name}: column {name!r}: unsupported type {kind}")
-        chunk = None if values is None else values[name][start:stop]
+        chunk = None if values is None else values[name]
         if kind == "StringColumn":
             col = cls(name, desc, table.string_size(name), [])
             if chunk is not None:
@@ -116,7 +131,7 @@ def make_columns(table: LocalTable, values: Mapping[str, np.ndarray] | None, sta
 
 def batch_rows(table: LocalTable, budget: int = BATCH_BYTES) -> int:
     """Rows per addData so one message carries at most `budget` bytes of values."""
-    row_bytes = sum(table.data.dtype[n].itemsize + (5 if k == "StringColumn" else 0)
+    row_bytes = sum(table.dtype[n].itemsize + (5 if k == "StringColumn" else 0)
                     for n, k in zip(table.names, table.kinds))
     return int(max(1, min(MAX_BATCH_ROWS, budget // max(1, row_bytes))))
 
@@ -154,11 +169,10 @@ def create_server_table(sf: Any, name: str, table: LocalTable, ids: Mapping[str,
     try:
         file_id = int(remote.getOriginalFile().getId().getValue())
         created("OriginalFile", file_id)
+        check_ids(table, ids)
         remote.initialize(make_columns(table, None))
-        values = filled_values(table, ids)
-        step = batch_rows(table, budget)
-        for start in range(0, table.rows, step):
-            remote.addData(make_columns(table, values, start, min(table.rows, start + step)))
+        for start, rows in table.slices(batch_rows(table, budget)):
+            remote.addData(make_columns(table, filled_values(table, rows, start, ids)))
         remote.setAllMetadata(rtype_metadata(table.metadata))
     finally:
         remote.close()
