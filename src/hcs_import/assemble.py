@@ -79,30 +79,31 @@ def point_rois(table: MeasurementTable, x_col: str, y_col: str, warnings: Warnin
     (and the warning for objects without coordinates) is worked out now, from the two columns.
     """
     if isinstance(table.data, pd.DataFrame):
-        x = table.data[x_col].to_numpy(dtype=np.float64)
-        y = table.data[y_col].to_numpy(dtype=np.float64)
-        ok = np.isfinite(x) & np.isfinite(y)
+        x, y, ok = _finite_xy(table.data, x_col, y_col)
         _warn_missing(table, x_col, y_col, warnings, int((~ok).sum()), len(ok))
         return shapes_for_rows(table, np.flatnonzero(ok), "point", x=x[ok], y=y[ok], c=c)
     total = present = 0
     for batch in table.batches([x_col, y_col]):
         total += len(batch)
-        present += int((np.isfinite(batch[x_col].to_numpy(np.float64))
-                        & np.isfinite(batch[y_col].to_numpy(np.float64))).sum())
+        present += int(_finite_xy(batch, x_col, y_col)[2].sum())
     _warn_missing(table, x_col, y_col, warnings, total - present, total)
 
     def read(columns: Sequence[str] | None) -> Iterator[pd.DataFrame]:
         offset = 0
         for batch in table.batches([*_SHAPE_KEYS, x_col, y_col]):
-            x = batch[x_col].to_numpy(dtype=np.float64)
-            y = batch[y_col].to_numpy(dtype=np.float64)
-            ok = np.isfinite(x) & np.isfinite(y)
-            rows = np.flatnonzero(ok)
-            frame = _shapes(batch, table.name, rows, offset, "point", x=x[ok], y=y[ok], c=c)
+            x, y, ok = _finite_xy(batch, x_col, y_col)
+            frame = _shapes(batch, table.name, np.flatnonzero(ok), offset, "point", x=x[ok], y=y[ok], c=c)
             offset += len(batch)
             yield frame if columns is None else frame[list(columns)]
 
     return FrameStream(empty_rois(), present, read)
+
+
+def _finite_xy(data: pd.DataFrame, x_col: str, y_col: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, y as float64 and where both are finite (a Point needs both)."""
+    x = data[x_col].to_numpy(dtype=np.float64)
+    y = data[y_col].to_numpy(dtype=np.float64)
+    return x, y, np.isfinite(x) & np.isfinite(y)
 
 
 def _warn_missing(table: MeasurementTable, x_col: str, y_col: str, warnings: WarningLog, missing: int,

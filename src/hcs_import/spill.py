@@ -40,9 +40,6 @@ class SpillDir:
             raise spill_failure(where, exc) from None
         self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.path), True)
 
-    def file(self, name: str) -> Path:
-        return self.path / name
-
     def remove(self) -> None:
         self._finalizer()
 

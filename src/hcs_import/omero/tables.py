@@ -31,7 +31,7 @@ UPLOAD_BLOCK = 4 * 1024 * 1024  # bytes per RawFileStore.write
 class LocalTable:
     """A bundle table: column names, Ice kinds, descriptions, row type and count, metadata.
 
-    The rows stay in the file: `column` reads one column, `slices` one addData batch at a time, so an
+    The rows stay in the file: `columns` reads whole columns, `slices` one addData batch at a time, so an
     upload holds a batch of a table with millions of rows, not the table.
     """
 
@@ -46,11 +46,13 @@ class LocalTable:
     def string_size(self, name: str) -> int:
         return int(self.dtype[name].itemsize)
 
-    def column(self, name: str) -> np.ndarray:
+    def columns(self, names: list[str]) -> dict[str, np.ndarray]:
+        """Whole columns, read in one opening of the file."""
         import tables
 
         with tables.open_file(str(self.path), mode="r") as h5:
-            return h5.root.OME.Measurements.col(name)
+            mea = h5.root.OME.Measurements
+            return {name: mea.col(name) for name in names}
 
     def slices(self, step: int) -> Iterator[tuple[int, np.ndarray]]:
         """(start, rows as a structured array) for consecutive row ranges of at most `step` rows."""

@@ -182,7 +182,7 @@ def _prepare(bundle: Path, manifest: dict[str, Any], plate: PlateIds) -> _Prepar
     entries = []
     for entry in manifest["tables"]:
         table = read_local_table(bundle / entry["path"])
-        frame = pd.DataFrame({k: table.column(k) for k in (WELL_ROW, WELL_COLUMN, WELL) if k in table.names})
+        frame = pd.DataFrame(table.columns([k for k in (WELL_ROW, WELL_COLUMN, WELL, FIELD) if k in table.names]))
         if WELL in frame:
             frame[WELL] = frame[WELL].map(lambda b: b.decode("utf-8") if isinstance(b, bytes) else b)
         rows, cols = frame[WELL_ROW].to_numpy(np.int64), frame[WELL_COLUMN].to_numpy(np.int64)
@@ -193,8 +193,7 @@ def _prepare(bundle: Path, manifest: dict[str, Any], plate: PlateIds) -> _Prepar
                 missing += [f"{entry['path']}: well {w} has results but no Well in the Plate"
                             for w in _labels(frame, lost, False)]
         if "Image" in table.names:
-            frame[FIELD] = table.column(FIELD).astype(np.int64)
-            ids["Image"], lost = plate.image_ids(rows, cols, frame[FIELD].to_numpy())
+            ids["Image"], lost = plate.image_ids(rows, cols, frame[FIELD].to_numpy(np.int64))
             if lost.any():
                 missing += [f"{entry['path']}: {w} has results but no Image"
                             for w in _labels(frame, lost & ~(ids.get("Well", np.zeros(len(lost))) < 0), True)]

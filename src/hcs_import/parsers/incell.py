@@ -18,8 +18,6 @@ from ..assemble import build_table, concat_rois, finish, measurement_targets, po
 from ..errors import InputError
 from ..issues_log import WarningLog
 from ..model import (
-    FIELD,
-    OBJECT,
     OBJECT_KEYS,
     WELL,
     WELL_COLUMN,
@@ -34,7 +32,7 @@ from ..model import (
     object_keys_frame,
     well_keys_frame,
 )
-from ..wells import infer_geometry
+from ..wells import infer_geometry, well_labels
 from .base import FormatParser, Generator, ParseOptions
 from .common import files_below
 from .incell_results import ParsedResults, SpilledPopulation, parse_results
@@ -143,27 +141,22 @@ def _object_table(name: str, population: SpilledPopulation, plate: Plate, file: 
         wanted = list(template.columns) if columns is None else list(columns)
         keys = [targets[c] for c in wanted if c in targets]
         for part in population.read(keys):
-            data = {c: part[targets[c]] for c in wanted if c in targets}
-            if any(c in _KEY_COLUMNS for c in wanted):
-                frame = object_keys_frame(part["well_row"], part["well_column"], part["field"], part["object"],
-                                          plate.columns) if WELL in wanted else _keys_without_label(part)
-                data.update({c: frame[c].to_numpy() for c in wanted if c in _KEY_COLUMNS})
-            yield pd.DataFrame({c: data[c] for c in wanted}, copy=False)
+            yield pd.DataFrame({c: part[targets[c]] if c in targets else _key_column(part, c, plate.columns)
+                                for c in wanted}, copy=False)
 
     infos = {c: ColumnInfo(k, population.units.get(k)) for c, k in targets.items()}
     return MeasurementTable(name, "objects", FrameStream(template, population.rows, read), infos,
                             {"source_file": file.name})
 
 
-_KEY_COLUMNS = frozenset(OBJECT_KEYS)
-
-
-def _keys_without_label(part: dict[str, np.ndarray]) -> pd.DataFrame:
-    """The key columns but the well label, which costs a string per row and most passes never read."""
-    n = len(part["well_row"])
-    zeros = np.zeros(n, dtype=np.int64)
-    return pd.DataFrame({WELL_ROW: part["well_row"], WELL_COLUMN: part["well_column"], FIELD: part["field"],
-                         OBJECT: part["object"], Z: zeros, T: zeros}, copy=False)
+def _key_column(part: dict[str, np.ndarray], column: str, plate_columns: int) -> np.ndarray:
+    """One key column of a spilled range (whose key arrays carry the model's names); the well label,
+    a string per row, only when asked for."""
+    if column == WELL:
+        return well_labels(part[WELL_ROW], part[WELL_COLUMN], plate_columns)
+    if column in (Z, T):
+        return np.zeros(len(part[WELL_ROW]), dtype=np.int64)
+    return part[column]
 
 
 def measurement_column(table: MeasurementTable, key: str) -> str:

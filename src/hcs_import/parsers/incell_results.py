@@ -44,6 +44,7 @@ from lxml import etree
 from .. import xmlsafe
 from ..errors import InputError
 from ..issues_log import WarningLog
+from ..model import FIELD, OBJECT, WELL_COLUMN, WELL_ROW
 from ..spill import SpillDir, spill_failure
 from .base import Progress
 from .common import SPECIAL_NUMBERS
@@ -90,7 +91,8 @@ class ParsedChunk:
     measures: int
 
 
-KEY_ARRAYS = ("well_row", "well_column", "field", "object")  # rows of a spilled range's keys file
+# Rows of a spilled range's keys file, named as the model's key columns so tables take them as they are.
+KEY_ARRAYS = (WELL_ROW, WELL_COLUMN, FIELD, OBJECT)
 
 
 @dataclass(frozen=True)
@@ -633,21 +635,18 @@ def _merge(chunks: list[SpilledChunk], attr: str) -> tuple[dict[str, dict[str, n
 
 
 def _merge_spilled(chunks: list[SpilledChunk], spill: SpillDir) -> dict[str, SpilledPopulation]:
-    names: dict[str, None] = {}
+    """Each population's ranges in file order, its keys (union, first-appearance order) and units."""
+    parts: dict[str, list[SpilledPart]] = {}
+    keys: dict[str, dict[str, None]] = {}
+    units: dict[str, dict[str, str]] = {}
     for ch in chunks:
-        names.update(dict.fromkeys(ch.populations))
-    out: dict[str, SpilledPopulation] = {}
-    for name in names:
-        parts = tuple(ch.populations[name] for ch in chunks if name in ch.populations)
-        keys: dict[str, None] = {}
-        units: dict[str, str] = {}
-        for ch in chunks:
-            if name in ch.populations:
-                keys.update(dict.fromkeys(ch.populations[name].names))
-                for k, u in ch.units[name].items():
-                    units.setdefault(k, u)
-        out[name] = SpilledPopulation(tuple(keys), units, parts, spill)
-    return out
+        for name, part in ch.populations.items():
+            parts.setdefault(name, []).append(part)
+            keys.setdefault(name, {}).update(dict.fromkeys(part.names))
+            for k, u in ch.units[name].items():
+                units.setdefault(name, {}).setdefault(k, u)
+    return {name: SpilledPopulation(tuple(keys[name]), units.get(name, {}), tuple(p), spill)
+            for name, p in parts.items()}
 
 
 def parse_results(path: Path, bad_values: str = "error", workers: int | None = None,

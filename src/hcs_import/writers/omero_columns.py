@@ -127,7 +127,7 @@ def _scan(table: MeasurementTable, names: list[str]) -> dict[str, tuple[str, int
     for batch in table.batches(names):
         for col in names:
             kind = column_kind(batch[col])
-            size = string_size(batch[col]) if kind == "StringColumn" and len(batch) else 1
+            size = string_size(batch[col]) if kind == "StringColumn" else 1
             before = found.get(col)
             if before is not None:
                 kind = "DoubleColumn" if "DoubleColumn" in (kind, before[0]) else kind
