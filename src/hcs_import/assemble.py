@@ -187,6 +187,7 @@ def finish(
     rois: Frame,
     sources: Iterable[Path],
     warnings: WarningLog,
+    analysis: Mapping[str, str] | None = None,
 ) -> PlateAnalysis:
     """Add a computed per-well table when the vendor gave none, hash the sources, check wells fit."""
     for t in tables:
@@ -199,5 +200,6 @@ def finish(
         parser=fmt,
         parser_version=version,
         sources=tuple(SourceFile.of(p, root) for p in sorted(set(sources))),
+        analysis=tuple(sorted((analysis or {}).items())),
     )
     return PlateAnalysis(fmt, plate, tuple(tables), rois, provenance, warnings.lines())

@@ -45,6 +45,10 @@ KEYS_BY_KIND: dict[str, tuple[str, ...]] = {
     "wells": WELL_KEYS,
     "fields": FIELD_KEYS,
 }
+# Per-well and per-field tables of time-lapse or z-stack data carry `z` and/or `t` right after their keys
+# (in that order), so one row per (well, t) is not mistaken for a repeated well. Optional because a plate
+# with one timepoint and one plane would only gain a column of zeros.
+OPTIONAL_KEYS: tuple[str, ...] = (Z, T)
 
 ShapeKind = Literal["point", "ellipse", "rectangle", "polygon", "mask", "line"]
 SHAPE_KINDS: tuple[str, ...] = ("point", "ellipse", "rectangle", "polygon", "mask", "line")
@@ -206,7 +210,17 @@ class MeasurementTable:
 
     @property
     def keys(self) -> tuple[str, ...]:
-        return KEYS_BY_KIND[self.kind]
+        """The table's key columns: those of its kind, plus `z`/`t` where a per-well or per-field table has them."""
+        base = KEYS_BY_KIND[self.kind]
+        if self.kind == "objects":
+            return base
+        extra = []
+        following = list(self.data.columns[len(base) : len(base) + len(OPTIONAL_KEYS)])
+        for key in OPTIONAL_KEYS:
+            if following and following[0] == key:
+                extra.append(key)
+                following.pop(0)
+        return (*base, *extra)
 
     @property
     def measurement_names(self) -> list[str]:
@@ -286,6 +300,9 @@ class Provenance:
     parser: str
     parser_version: str
     sources: tuple[SourceFile, ...]
+    # What the vendor files say of the analysis that made them (protocol, assay, software), as
+    # (name, value) pairs: kept with the bundle because no table shows it.
+    analysis: tuple[tuple[str, str], ...] = ()
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     @property

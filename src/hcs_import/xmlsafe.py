@@ -6,6 +6,7 @@ entities, truncation) fails the same clear way everywhere.
 
 from __future__ import annotations
 
+import codecs
 import re
 from pathlib import Path
 from typing import IO, Any
@@ -95,3 +96,39 @@ def declared_encoding(head: bytes) -> str | None:
             j = decl.find(quote, i + len(marker))
             return decl[i + len(marker) : j] if j > 0 else None
     return None
+
+
+# Declared encodings that are single-byte Latin: any byte sequence decodes, so a file written as UTF-8
+# but declared ISO-8859-1 would be read as mojibake (`Âµm`) without any error. Seen in a real IN Cell
+# Analyzer 2000 `.xdce` (declares ISO-8859-1, writes `µm` as UTF-8).
+LATIN_ENCODINGS = frozenset({"iso-8859-1", "iso8859-1", "latin-1", "latin1", "l1", "windows-1252", "cp1252"})
+
+
+def encoding_override(path: Path, block: int = 1 << 20) -> tuple[str | None, str | None]:
+    """(encoding to parse with, warning) for a file whose declared Latin encoding its bytes contradict.
+
+    A file declared Latin whose non-ASCII bytes all form valid UTF-8 is UTF-8 in fact: the chance that
+    real Latin-1 text (`µ` alone is 0xB5, an invalid UTF-8 start) decodes as UTF-8 is negligible. Such a
+    file is read as UTF-8 and the returned warning says so; otherwise (None, None): the declaration holds.
+    Read in blocks, so a large file costs no memory.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(block)
+        declared = declared_encoding(head)
+        if declared is None or declared.strip().lower() not in LATIN_ENCODINGS:
+            return None, None
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        non_ascii = False
+        data = head
+        try:
+            while data:
+                non_ascii = non_ascii or not data.isascii()
+                decoder.decode(data)
+                data = fh.read(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return None, None
+    if not non_ascii:
+        return None, None
+    return "utf-8", (f"{Path(path).name}: declares encoding {declared} but its bytes are UTF-8; "
+                     "read as UTF-8")

@@ -40,6 +40,10 @@ class SynthSpec:
     seed: int = 0
     measurements: int = 15
     populations: int = 2
+    timepoints: int = 1
+    # A format's variant layout ("" = its usual one), e.g. incell "wells-summary" (see
+    # FormatParser.synth_layouts).
+    layout: str = ""
 
 
 @dataclass(frozen=True)
@@ -74,3 +78,5 @@ class FormatParser:
     parse: Callable[[Path, ParseOptions], PlateAnalysis]
     synthesize: Callable[[Path, SynthSpec], Path] | None = None
     priority: int = 50
+    # Variant layouts the generator can write besides its usual one (SynthSpec.layout).
+    synth_layouts: tuple[str, ...] = ()

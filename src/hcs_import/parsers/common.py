@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 # Spellings of missing or infinite numbers seen in vendor exports (the Windows C runtime prints -1.#IND,
@@ -24,6 +25,24 @@ SPECIAL_NUMBERS: dict[str, float] = {
     "infinity": math.inf,
     "-infinity": -math.inf,
 }
+
+
+# A number as instruments print it: ASCII digits, optional sign, point and exponent. Python's float()
+# also takes `1_000`, `0x`-free but Unicode digits (Arabic-Indic `١٢`) and surrounding blanks: none of
+# those is a number any exporter writes, so a cell holding one is a bad value, not a silent conversion.
+NUMBER_RE = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$", re.ASCII)
+
+
+def strict_number(text: str) -> float | None:
+    """The value of `text` as a float, or None when it is not a number an exporter writes.
+
+    Missing and infinite spellings (SPECIAL_NUMBERS) count as numbers. Returning None rather than raising
+    is deliberate: each caller decides between an error naming its file and place, and a counted NaN.
+    """
+    stripped = text.strip()
+    if NUMBER_RE.match(stripped):
+        return float(stripped)
+    return SPECIAL_NUMBERS.get(stripped.lower())
 
 
 def files_below(root: Path, depth: int, shallow_first: bool = False) -> list[Path]:

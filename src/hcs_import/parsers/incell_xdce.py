@@ -1,4 +1,9 @@
-"""InCell `.xdce` plate layout: geometry, channels, pixel size, and the image file of each plane."""
+"""InCell `.xdce` plate layout: geometry, channels, pixel size, and the image file of each plane.
+
+The same `<ImageStack>` element is also found copied whole into the per-well analysis XML that some
+screening pipelines write (see incell_wells_summary), so the layout is read from an element, wherever
+it stands (`plate_from_image_stack`), and `parse_xdce` only adds reading the file.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import pandas as pd
 
 from .. import xmlsafe
 from ..errors import InputError
+from ..issues_log import WarningLog
 from ..model import Plate
 from ..wells import row_letters
 
@@ -25,23 +31,46 @@ def is_xdce(path: Path) -> bool:
     return b"<ImageStack" in head or any(m in head for m in XDCE_MARKERS)
 
 
-def _int(el, attr: str, path: Path) -> int:
-    text = el.get(attr)
+def _int(el, attr: str, path: Path, default: str | None = None) -> int:
+    text = el.get(attr, default)
     try:
-        return int(text)
+        value = int(text)
     except (TypeError, ValueError):
         raise InputError(path, f"line {el.sourceline}, <{el.tag}>",
-                         f"attribute {attr}={text!r}: expected a whole number") from None
+                         f"attribute {attr}={str(text)[:40]!r}: expected a whole number") from None
+    if abs(value) > MAX_INDEX:
+        raise InputError(path, f"line {el.sourceline}, <{el.tag}>",
+                         f"attribute {attr}={str(text)[:40]!r}: expected a number below {MAX_INDEX}")
+    return value
 
 
-def parse_xdce(path: Path) -> Plate:
-    root = xmlsafe.parse_file(path)
+# Largest geometry, field, plane and channel index accepted from a layout: 1536-well plates have 32 x 48
+# wells; anything far beyond is a corrupt or hostile number, refused before any array is sized by it.
+MAX_PLATE_SIDE = 1000
+MAX_INDEX = 100_000
+
+
+def parse_xdce(path: Path, warnings: WarningLog | None = None) -> Plate:
+    """The plate layout of an `.xdce` file; a declared-Latin file whose bytes are UTF-8 is read as UTF-8
+    (and `warnings` says so)."""
+    encoding, note = xmlsafe.encoding_override(path)
+    if note and warnings is not None:
+        warnings.note(note)
+    root = xmlsafe.parse_file(path, encoding=encoding)
+    return plate_from_image_stack(root, path, path.stem)
+
+
+def plate_from_image_stack(root, path: Path, name: str) -> Plate:
+    """The layout held by an `<ImageStack>` element (or a document containing one); `path` for errors."""
     plate_el = root.find(".//AutoLeadAcquisitionProtocol/Plate")
     if plate_el is None:
         plate_el = root.find(".//Plate")
     if plate_el is None:
         raise InputError(path, f"<{root.tag}>", "no <Plate rows= columns=> element: expected an InCell .xdce layout")
     rows, columns = _int(plate_el, "rows", path), _int(plate_el, "columns", path)
+    if not (1 <= rows <= MAX_PLATE_SIDE and 1 <= columns <= MAX_PLATE_SIDE):
+        raise InputError(path, f"line {plate_el.sourceline}, <Plate>",
+                         f"geometry {rows}x{columns}: expected 1 to {MAX_PLATE_SIDE} rows and columns")
     channels = tuple(
         el.get("name", "") for el in root.iterfind(".//Wavelengths/Wavelength/EmissionFilter")
     ) or tuple(el.get("name", "") for el in root.iterfind(".//EmissionFilter"))
@@ -67,9 +96,9 @@ def parse_xdce(path: Path) -> Plate:
                 _int(r, "number", path) - 1,
                 _int(c, "number", path) - 1,
                 _int(ident, "field_index", path),
-                int(ident.get("z_index", "0")),
-                int(ident.get("time_index", "0")),
-                int(ident.get("wave_index", "0")),
+                _int(ident, "z_index", path, "0"),
+                _int(ident, "time_index", path, "0"),
+                _int(ident, "wave_index", path, "0"),
                 img.get("filename", ""),
             )
         )
@@ -82,7 +111,7 @@ def parse_xdce(path: Path) -> Plate:
     if naming is not None and (naming.get("begin") or "A").isdigit():
         labels = tuple(str(i + 1) for i in range(rows))
     return Plate(
-        name=path.stem,
+        name=name,
         rows=rows,
         columns=columns,
         row_labels=labels,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import HcsImportError
 from ..parsers.base import SynthSpec
 from ..wells import row_letters
 from .common import geometry, objects_per_field, rng
@@ -19,6 +20,7 @@ POPULATIONS = (("Cells", "Cell"), ("Nuclei", "Nucleus"), ("Organelles", "Organel
 MEASURE_NAMES = ("Area", "Intensity", "Form Factor", "Perimeter", "Gyration", "Elongation", "Diameter",
                  "Intensity CV", "Intensity SD", "Density", "Major Axis", "Minor Axis", "Texture",
                  "Light Flux", "Chord Ratio", "Displacement", "Compactness", "Roundness")
+WELLS_SUMMARY_LAYOUT = "wells-summary"  # `--layout wells-summary`: the per-well <Data> XML
 SPARSE_KEY_INDEX = 2  # the third measure is missing on ~2% of objects (as real sparse exports are)
 
 
@@ -33,6 +35,11 @@ def keys_for(prefix: str, n: int) -> list[str]:
 
 
 def write_xdce(path: Path, rows: int, cols: int, fields: int, name: str) -> None:
+    path.write_text("\n".join(xdce_lines(rows, cols, fields, name)), encoding="iso-8859-1")
+
+
+def xdce_lines(rows: int, cols: int, fields: int, name: str) -> list[str]:
+    """The lines of an `.xdce` document (its XML declaration first): also embedded in per-well results."""
     letters = row_letters(rows)
     waves = (("DAPI", 350, 455), ("FITC", 490, 525))
     lines = [
@@ -69,7 +76,7 @@ def write_xdce(path: Path, rows: int, cols: int, fields: int, name: str) -> None
                         f'<Identifier field_index="{f}" z_index="0" wave_index="{w}" time_index="0" /></Image>'
                     )
     lines += ['  </Images>', '</ImageStack>', '']
-    path.write_text("\n".join(lines), encoding="iso-8859-1")
+    return lines
 
 
 def _block_template(row: int, col: int, fld: int, pops: tuple[tuple[str, str], ...], keys: dict[str, list[str]],
@@ -170,6 +177,12 @@ def write_results(path: Path, spec: SynthSpec, rows: int, cols: int) -> int:
 
 
 def write_incell_plate(out: Path, spec: SynthSpec) -> Path:
+    if spec.layout == WELLS_SUMMARY_LAYOUT:
+        from .incell_wells_summary import write_wells_summary_plate
+
+        return write_wells_summary_plate(out, spec)
+    if spec.layout:
+        raise HcsImportError(f"synth incell: unknown --layout {spec.layout!r} (known: {WELLS_SUMMARY_LAYOUT})")
     rows, cols = geometry(spec.wells)
     out.mkdir(parents=True, exist_ok=True)
     name = out.name or "plate"

@@ -154,6 +154,7 @@ def _write_into(folder: Path, analysis: PlateAnalysis, tick: Callable[[str], Non
             "parser_version": analysis.provenance.parser_version,
             "key": analysis.provenance.key,
             "created": analysis.provenance.created,
+            "analysis": dict(analysis.provenance.analysis),
         },
         "warnings": list(analysis.warnings),
     }
