@@ -197,3 +197,20 @@ def test_plate_by_name(plate96: tuple[Path, Path], server: FakeServer) -> None:
         upload_bundle(bundle, server.sf(), plate_name="twin", dry_run=True)
     report = upload_bundle(bundle, server.sf(), plate_name="unique", dry_run=True)
     assert report.plate_id == oid(plate)
+
+
+def test_per_well_xml_rows_link_to_their_wells(tmp_path: Path, server: FakeServer) -> None:
+    """The IN Cell per-well layout (with two timepoints): every row's Well id is its well's, no ROIs."""
+    src = write_incell_plate(tmp_path / "ws", SynthSpec(wells=96, fields=2, timepoints=2, layout="wells-summary"))
+    bundle = import_plate(src, tmp_path / "out", ParseOptions()).bundle
+    plate = server.add_plate("ws", 8, 12, 2)
+    report = upload_bundle(bundle, server.sf(), plate_id=oid(plate), sources=src)
+    [entry] = manifest(bundle)["tables"]
+    assert entry["kind"] == "wells" and entry["rows"] == 192
+    [table] = server.tables.values()
+    v = table.values()
+    rows, cols, ts = v["well_row"], v["well_column"], v["t"]
+    assert v["Well"] == [server.well_id(plate, r, c) for r, c in zip(rows, cols, strict=True)]
+    assert sorted(set(ts)) == [0, 1] and len(set(zip(rows, cols, ts, strict=True))) == 192
+    assert server.counts_by_type().get("Roi", 0) == 0
+    assert report.tables[0].namespace == NS_BULK
