@@ -58,7 +58,11 @@ def test_tables_keys_and_every_value(export: Path, analysis) -> None:  # type: i
     assert np.array_equal(d["well_column"], raw["Column"].astype(int) - 1)
     assert np.array_equal(d["field"], raw["Field"].astype(int) - 1)
     assert np.array_equal(d["object"], raw["Object No"].astype(int))
+    assert raw.columns[-1] == "" and (raw[""] == "").all()  # Harmony's trailing tab
     for col in raw.columns:
+        if col == "":
+            assert "" not in d.columns and "column 20" not in d.columns  # the empty unnamed column is dropped
+            continue
         if col in ("Row", "Column", "Field", "Object No"):
             assert col not in d.columns  # consumed into the keys
             continue
@@ -73,14 +77,34 @@ def test_tables_keys_and_every_value(export: Path, analysis) -> None:  # type: i
     assert nuclei.metadata["general: Evaluation"] == EVALUATION
 
 
-def test_point_rois_from_x_y(analysis) -> None:  # type: ignore[no-untyped-def]
+def test_rectangle_rois_from_the_bounding_box(analysis) -> None:  # type: ignore[no-untyped-def]
     for name in ("Nuclei", "Cells"):
         table = analysis.table(name).data
         rois = analysis.rois[analysis.rois["population"] == name]
-        assert len(rois) == len(table) and (rois["shape"] == "point").all()
-        assert np.array_equal(rois["x"].to_numpy(), table["X"].to_numpy()[rois["table_row"]])
-        assert np.array_equal(rois["y"].to_numpy(), table["Y"].to_numpy()[rois["table_row"]])
-        assert np.array_equal(rois["field"].to_numpy(), table["field"].to_numpy()[rois["table_row"]])
+        assert len(rois) == len(table) and (rois["shape"] == "rectangle").all()
+        boxes = table["Bounding Box"].str.strip("[]").str.split(",", expand=True).astype(float).to_numpy()
+        rows = rois["table_row"].to_numpy()
+        assert np.array_equal(rois["x"].to_numpy(), boxes[rows, 0])
+        assert np.array_equal(rois["y"].to_numpy(), boxes[rows, 1])
+        assert np.array_equal(rois["width"].to_numpy(), boxes[rows, 2] - boxes[rows, 0])
+        assert np.array_equal(rois["height"].to_numpy(), boxes[rows, 3] - boxes[rows, 1])
+        assert np.array_equal(rois["field"].to_numpy(), table["field"].to_numpy()[rows])
+
+
+def test_point_rois_from_x_y_without_a_box(tmp_path: Path) -> None:
+    (tmp_path / "Objects_Population - Nuclei.txt").write_text(
+        "Row\tColumn\tField\tObject No\tX\tY\tBounding Box\tArea\t\n"
+        "1\t1\t1\t1\t10.5\t20\t[1,2,30,40]\t5\t\n"
+        "1\t1\t1\t2\t11\t21\t\t6\t\n"
+        "1\t1\t1\t3\t12\t22\tbroken\t7\t\n")
+    a = parse(tmp_path, ParseOptions())
+    rois = a.roi_frame().sort_values("table_row")
+    assert rois["shape"].tolist() == ["rectangle", "point", "point"]
+    assert rois[["x", "y"]].to_numpy().tolist() == [[1, 2], [11, 21], [12, 22]]
+    assert rois["width"].tolist()[0] == 29 and rois["height"].tolist()[0] == 38
+    assert any("Bounding Box values that are not [x1,y1,x2,y2]; a Point (or no ROI) made: 1 occurrence" in w
+               for w in a.warnings)
+    assert "column 9" not in a.table("Nuclei").data.columns  # the trailing tab's empty column is dropped
 
 
 def test_per_field_export_and_plain_columbus_without_general_block(tmp_path: Path) -> None:
@@ -167,4 +191,4 @@ def test_cli_plate_bundle_read_back_by_hdfstorage(cli, export: Path, analysis, t
     result = cli("plate", export, "--out", out)
     assert result.exit_code == 0, result.output
     manifest = assert_bundle_matches(out / PLATE_NAME, analysis)
-    assert manifest["rois"]["by_shape"] == {"point": len(analysis.rois)}
+    assert manifest["rois"]["by_shape"] == {"rectangle": len(analysis.rois)}

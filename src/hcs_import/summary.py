@@ -2,11 +2,18 @@
 
 OMERO.web's plate view and omero-parade want one row per well with numeric columns; a per-object table
 of a million rows is no use to them. Each numeric measurement gets its mean and median per well, plus
-the object count per population.
+the object count per population. Time-lapse plates get one row per (well, t): pooling 18 frames into one
+count would report ~850 objects for a well holding ~75 at any time.
+
+Which columns are summarised (the rule, see `summarised`): numeric, not boolean, not a key, and neither
+marked an identifier by its parser nor named like an identifier, a position or a code
+(NOT_SUMMARISED_NAMES): the mean of object numbers, field numbers, pixel positions or class codes
+would be noise that looks like data.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import numpy as np
@@ -18,8 +25,32 @@ from .model import (
     WELL_ROW,
     ColumnInfo,
     MeasurementTable,
+    T,
     well_keys_frame,
 )
+
+# Column names (vendor spelling, case-insensitive) that are identifiers, positions or codes, never
+# averaged. Each was seen in a real export: Harmony `Object No`, `Object No in Nuclei`, `Field`, `Plane`,
+# `Timepoint`, `X`, `Y`, `Position X [µm]`, `Bounding Box`, `Track Point X`; IN Carta `OBJECT ID`, `FOV`,
+# `Row`, `Column`, `Z`, `T`, `... Max left border wv1`, `... Max top border`, `... cg X wv1`, `Class Color`;
+# ScanR `Center X`, `Parent Object ID (MO)`; InCell `Cell: cgX`.
+NOT_SUMMARISED_NAMES: tuple[re.Pattern[str], ...] = tuple(re.compile(p, re.IGNORECASE) for p in (
+    r"^(row|column|col|field|fov|plane|timepoint|time ?point|z|t|well|position|site|measurement)$",
+    r"\bobject (no|id|number|index)\b", r"^(object|id|cell id|object id)$", r"\bparent\b", r"\btrack (id|no)\b",
+    r"^[xy]$", r"^[xy] ?(\[.*\]|\(.*\))$", r"\bposition [xyz]\b", r"\b(cg|center|centre|centroid) ?[xyz]\b",
+    r"\bcg[xyz]\b", r"\b(left|top|right|bottom) border\b", r"\bbounding box\b", r"\btrack point [xyz]\b",
+    r"\bclass\b", r"\bcolou?r\b", r"\b(code|label)\b",
+))
+
+
+def summarised(table: MeasurementTable, column: str, dtype: object) -> bool:
+    """Whether a per-well mean and median of `column` mean anything (see the module docstring)."""
+    if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+        return False
+    info = table.info(column)
+    if info.identifier:
+        return False
+    return not any(p.search(name) for name in (column, info.source_name) for p in NOT_SUMMARISED_NAMES)
 
 
 def summarise_objects(tables: list[MeasurementTable] | tuple[MeasurementTable, ...], columns: int,
@@ -32,39 +63,57 @@ def summarise_objects(tables: list[MeasurementTable] | tuple[MeasurementTable, .
     object_tables = [t for t in tables if t.kind == "objects"] or [t for t in tables if t.kind == "fields"]
     if not object_tables:
         return None
+    by_time = any(_timepoints(t) > 1 for t in object_tables)
+    group = [WELL_ROW, WELL_COLUMN, T] if by_time else [WELL_ROW, WELL_COLUMN]
     parts: list[pd.DataFrame] = []
     infos: dict[str, ColumnInfo] = {}
     for table in object_tables:
         dtypes = table.data.dtypes
-        numeric = [
-            str(c) for c in table.data.columns[len(table.keys):]
-            if pd.api.types.is_numeric_dtype(dtypes[c]) and not pd.api.types.is_bool_dtype(dtypes[c])
-            and not table.info(str(c)).identifier
-        ]
+        numeric = [str(c) for c in table.data.columns[len(table.keys):] if summarised(table, str(c), dtypes[c])]
+        keys = [k for k in group if k in table.data.columns]
         count_name = f"{table.name} count"
         infos[count_name] = ColumnInfo(count_name, None, f"{table.kind} per well")
         for c in numeric:
             info = table.info(c)
             infos[f"{table.name} {c} mean"] = ColumnInfo(info.source_name, info.unit, "per-well mean")
             infos[f"{table.name} {c} median"] = ColumnInfo(info.source_name, info.unit, "per-well median")
-        pieces = [_per_well(rows, table.name, numeric) for rows in _rows_by_complete_wells(table, numeric)]
-        parts.append(pd.concat(pieces) if pieces else _per_well(
-            pd.DataFrame({c: pd.Series(dtype=dtypes[c]) for c in [WELL_ROW, WELL_COLUMN, *numeric]}),
-            table.name, numeric))
+        pieces = [_per_well(rows, table.name, numeric, group)
+                  for rows in _rows_by_complete_wells(table, [*numeric, *keys[2:]])]
+        empty = pd.DataFrame({c: pd.Series(dtype=dtypes[c]) for c in [*keys, *numeric]})
+        if by_time and T not in empty:
+            empty[T] = pd.Series(dtype=np.int64)
+        parts.append(pd.concat(pieces) if pieces else _per_well(empty, table.name, numeric, group))
     merged = pd.concat(parts, axis=1).sort_index()
     for c in merged.columns:
         if str(c).endswith(" count"):
             merged[c] = merged[c].fillna(0).astype(np.int64)
     idx = merged.index.to_frame(index=False)
-    keys = well_keys_frame(idx[WELL_ROW].to_numpy(), idx[WELL_COLUMN].to_numpy(), columns)
-    data = pd.concat([keys, merged.reset_index(drop=True)], axis=1)
+    keys_frame = well_keys_frame(idx[WELL_ROW].to_numpy(), idx[WELL_COLUMN].to_numpy(), columns)
+    if by_time:
+        keys_frame[T] = idx[T].to_numpy(dtype=np.int64)
+    data = pd.concat([keys_frame, merged.reset_index(drop=True)], axis=1)
     assert tuple(data.columns[:3]) == WELL_KEYS
-    return MeasurementTable(name, "wells", data, infos, {"summary": "computed by hcs-import from object tables"})
+    note = "computed by hcs-import from object tables" + (", one row per well and timepoint" if by_time else "")
+    return MeasurementTable(name, "wells", data, infos, {"summary": note})
 
 
-def _per_well(data: pd.DataFrame, name: str, numeric: list[str]) -> pd.DataFrame:
-    """Count, then mean and median of each numeric column, per (well_row, well_column) of `data`."""
-    grouped = data.groupby([WELL_ROW, WELL_COLUMN], sort=True)
+def _timepoints(table: MeasurementTable) -> int:
+    """Distinct `t` of a table (1 when it has no t key)."""
+    if T not in table.data.columns:
+        return 1
+    seen: set[int] = set()
+    for batch in table.batches([T]):
+        seen.update(pd.unique(batch[T].to_numpy()).tolist())
+        if len(seen) > 1:
+            return len(seen)
+    return max(len(seen), 1)
+
+
+def _per_well(data: pd.DataFrame, name: str, numeric: list[str], group: list[str]) -> pd.DataFrame:
+    """Count, then mean and median of each numeric column, per `group` (well, and t for time-lapse)."""
+    if T in group and T not in data.columns:
+        data = data.assign(**{T: 0})
+    grouped = data.groupby(group, sort=True)
     counts = grouped.size().rename(f"{name} count").astype(np.int64)
     frames = [counts.to_frame()]
     if numeric:

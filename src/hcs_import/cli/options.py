@@ -31,7 +31,8 @@ def parse_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def build_parse_options(plate_geometry: str | None, bad_values: str, rois: bool, workers: int | None,
-                        column_map: Path | None, progress: Callable[[int, int], None] | None = None) -> ParseOptions:
+                        column_map: Path | None, progress: Callable[[int, int], None] | None = None,
+                        source_plate: str | None = None) -> ParseOptions:
     geometry = None
     if plate_geometry:
         try:
@@ -39,7 +40,8 @@ def build_parse_options(plate_geometry: str | None, bad_values: str, rois: bool,
         except ValueError as exc:
             raise HcsImportError(f"--plate-geometry: {exc}") from None
     return ParseOptions(plate_geometry=geometry, bad_values=bad_values,  # type: ignore[arg-type]
-                        rois=rois, workers=workers, column_map=column_map, progress=progress)
+                        rois=rois, workers=workers, column_map=column_map, progress=progress,
+                        source_plate=source_plate)
 
 
 def server_options(func: Callable[..., Any]) -> Callable[..., Any]:

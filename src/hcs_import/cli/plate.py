@@ -40,13 +40,16 @@ def _print_bundle(result: ImportResult) -> None:
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", "out", type=click.Path(path_type=Path),
               help="Folder to write the bundle into (DIR/<plate>/). Required unless --server is given.")
+@click.option("--source-plate", "source_plate", metavar="NAME",
+              help="When PATH holds the exports of several plates: the plate to read (as its files name it).")
 @parse_options
 @server_options
 @plate_target_options
-def command(path: Path, out: Path | None, format_name: str | None, plate_geometry: str | None, bad_values: str,
-            rois: bool, workers: int | None, column_map: Path | None, server: str | None, port: int,
-            user: str | None, session_key: str | None, group: str | None, upload_mode: str, dry_run: bool,
-            allow_missing: bool, plate_id: int | None, plate_name: str | None) -> None:
+def command(path: Path, out: Path | None, source_plate: str | None, format_name: str | None,
+            plate_geometry: str | None, bad_values: str, rois: bool, workers: int | None, column_map: Path | None,
+            server: str | None, port: int, user: str | None, session_key: str | None, group: str | None,
+            upload_mode: str, dry_run: bool, allow_missing: bool, plate_id: int | None,
+            plate_name: str | None) -> None:
     """Parse the analysis results of the plate at PATH and write OMERO.tables files and ROIs.
 
     With --server, also upload them to the OMERO Plate given by --plate-id or --plate-name (PATH may then
@@ -58,7 +61,8 @@ def command(path: Path, out: Path | None, format_name: str | None, plate_geometr
         if out is None:
             raise click.UsageError("--out is required (or give --server to upload)")
         with byte_progress(f"parsing {path.name}") as progress:
-            options = build_parse_options(plate_geometry, bad_values, rois, workers, column_map, progress)
+            options = build_parse_options(plate_geometry, bad_values, rois, workers, column_map, progress,
+                                          source_plate)
             result = import_plate(path, out, options, format_name)
         _print_bundle(result)
         click.echo(f"  done in {time.perf_counter() - started:.2f} s")
@@ -79,7 +83,8 @@ def command(path: Path, out: Path | None, format_name: str | None, plate_geometr
     else:
         with tempfile.TemporaryDirectory(prefix="hcs-import-") as tmp:
             with byte_progress(f"parsing {path.name}") as progress:
-                options = build_parse_options(plate_geometry, bad_values, rois, workers, column_map, progress)
+                options = build_parse_options(plate_geometry, bad_values, rois, workers, column_map, progress,
+                                              source_plate)
                 result = import_plate(path, out or Path(tmp), options, format_name)
             _print_bundle(result)
             upload(result.bundle, path if path.is_dir() else path.parent)

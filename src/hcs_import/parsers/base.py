@@ -28,6 +28,9 @@ class ParseOptions:
     workers: int | None = None
     column_map: Path | None = None
     progress: Progress | None = None
+    # For a folder holding the exports of several plates: the one plate to read. Without it such a
+    # folder is an error that lists the plates found (never a silent merge).
+    source_plate: str | None = None
 
 
 @dataclass(frozen=True)

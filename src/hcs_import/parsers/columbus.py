@@ -10,10 +10,15 @@ Output per file: an object table named by its population (the `Population` key, 
 `Objects_Population - `, else the file name) when `Object No` is present, a fields table when only
 `Field` is, else a wells table (`Wells`, or `Wells <file>` when there are several). `Row`, `Column`,
 `Field` and `Object No` become the keys (0-based `well_row`, `well_column`, `field`; `object` as
-written); every other column is kept as written, text columns as text. `Timepoint` and `Plane` are
-kept as columns but not used as z/t (their base is not documented). Objects with `X`/`Y` get Point ROIs.
-The `[General]` block is kept as table metadata (`general: <key>`). Comma-separated `.csv` exports are
-read when their fields carry no quoted commas.
+written); `Timepoint` and `Plane` give `t` and `z` (the 0-based rank among the plate's distinct values,
+noted in the warnings whenever that is not the value itself) and stay as columns too. Per-well and
+per-field tables carry `t` / `z` keys when the plate has several. Every other column is kept as written,
+text columns as text; the nameless empty column that Harmony's trailing tab makes is dropped. Objects with
+a `Bounding Box` (`[x1,y1,x2,y2]`, pixels) get Rectangle ROIs, others with `X`/`Y` Point ROIs.
+The `[General]` block is kept as table metadata (`general: <key>`); its `Plate Name` names the plate, and
+a folder holding the exports of several plates is an error listing them unless one is chosen
+(`--source-plate`). Comma-separated `.csv` exports are read when their fields carry no quoted commas.
+See docs/formats/columbus.md.
 """
 
 from __future__ import annotations
@@ -23,20 +28,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from .. import __version__
-from ..assemble import build_table, concat_rois, finish, point_rois
+from ..assemble import build_table, concat_rois, finish, point_rois, shapes_for_rows
 from ..errors import InputError
 from ..issues_log import WarningLog
-from ..model import ColumnInfo, MeasurementTable, Plate, PlateAnalysis, object_keys_frame, well_keys_frame
+from ..model import ColumnInfo, MeasurementTable, Plate, PlateAnalysis, T, Z, object_keys_frame, well_keys_frame
 from ..wells import infer_geometry
 from .base import FormatParser, Generator, ParseOptions
-from .common import files_below
+from .common import choose_plate, distinct_index, files_below, is_unnamed_empty
 from .mias_text import TextTable, choose_encoding, prepare_chunk, read_chunks, split_lines, split_unit
 
 ROW, COLUMN, FIELD, OBJECT_NO, X, Y = "Row", "Column", "Field", "Object No", "X", "Y"
+TIMEPOINT, PLANE = "Timepoint", "Plane"
+# `[x1,y1,x2,y2]` in pixels of the field image (seen in every real Harmony object export).
+BOUNDING_BOX = "Bounding Box"
+_BOX_RE = r"^\s*\[\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)\s*\]\s*$"
 # Plane and time indices: kept as columns, not averaged in the computed per-well summary.
-IDENTIFIER_COLUMNS = frozenset({"Timepoint", "Plane", "Measurement"})
+IDENTIFIER_COLUMNS = frozenset({TIMEPOINT, PLANE, "Measurement", FIELD, ROW, COLUMN, OBJECT_NO})
+PLATE_NAME_KEYS = ("Plate Name", "Plate")
 SECTION_RE = re.compile(r"^\[(?P<name>[^\]]+)\]\s*$")
 DATA_SECTION = "Data"
 POPULATION_FILE_RE = re.compile(r"^Objects_Population - (?P<name>.+)$")
@@ -147,6 +158,26 @@ def _keys(table: TextTable, names: list[str], export: ExportFile, bad_values: st
     return ok, values
 
 
+def plate_of(export: ExportFile) -> str | None:
+    """The plate an export belongs to, as its `[General]` block names it (None when it does not)."""
+    return next((export.general[k] for k in PLATE_NAME_KEYS if export.general.get(k)), None)
+
+
+def group_by_plate(exports: list[ExportFile], root: Path) -> dict[str, list[ExportFile]]:
+    """Exports by plate name; exports naming no plate belong to the only named plate, or to the folder."""
+    named: dict[str, list[ExportFile]] = {}
+    for e in exports:
+        if plate_of(e):
+            named.setdefault(plate_of(e) or "", []).append(e)
+    unnamed = [e for e in exports if not plate_of(e)]
+    if unnamed:
+        if len(named) == 1:
+            next(iter(named.values())).extend(unnamed)
+        else:
+            named.setdefault(root.name if root.is_dir() else root.stem, []).extend(unnamed)
+    return named
+
+
 def _read(export: ExportFile, options: ParseOptions,
           warnings: WarningLog) -> tuple[TextTable, np.ndarray, dict[str, np.ndarray], list[str]]:
     data = export.path.read_bytes()
@@ -158,40 +189,119 @@ def _read(export: ExportFile, options: ParseOptions,
     for required in (ROW, COLUMN):
         if required not in names:
             raise InputError(export.path, f"line {export.header_index + 1}", f"no {required!r} column in the header")
-    keys = [k for k in (ROW, COLUMN, FIELD, OBJECT_NO) if k in names]
+    keys = [k for k in (ROW, COLUMN, FIELD, OBJECT_NO, TIMEPOINT, PLANE) if k in names]
     text = read_chunks([chunk], options.bad_values, warnings, numeric=keys, sep=export.sep)
     ok, key_values = _keys(text, names, export, options.bad_values, warnings)
     return text, ok, key_values, names
 
 
+@dataclass(frozen=True)
+class Planes:
+    """The plate's distinct Timepoint and Plane values: what `t` and `z` index."""
+
+    times: np.ndarray
+    planes: np.ndarray
+
+    def index(self, text: TextTable, names: list[str], column: str, export: ExportFile,
+              warnings: WarningLog) -> np.ndarray | None:
+        if column not in names:
+            return None
+        values = np.asarray(text.frame[names.index(column)], dtype=np.float64)
+        missing = int(np.isnan(values).sum())
+        if missing:
+            warnings.add(f"{export.path.name}: rows without a {column}, placed on its first value",
+                         f"{missing} rows", missing)
+        distinct = self.times if column == TIMEPOINT else self.planes
+        return distinct_index(values, distinct, column, T if column == TIMEPOINT else Z)[0]
+
+
+def _distinct(parsed: list[tuple], column: str) -> np.ndarray:
+    found = [np.asarray(text.frame[names.index(column)], dtype=np.float64)[ok]
+             for _, text, ok, _, names in parsed if column in names]
+    values = np.concatenate(found) if found else np.zeros(0)
+    return np.unique(values[np.isfinite(values)])
+
+
 def _build(export: ExportFile, name: str, text: TextTable, ok: np.ndarray, key_values: dict[str, np.ndarray],
-           names: list[str], columns: int) -> MeasurementTable:
+           names: list[str], columns: int, planes: Planes, warnings: WarningLog) -> MeasurementTable:
     consumed = {ROW, COLUMN} | ({FIELD} if export.kind != "wells" else set()) | (
         {OBJECT_NO} if export.kind == "objects" else set())
     rows = np.flatnonzero(ok)
     r, c = key_values[ROW][rows] - 1, key_values[COLUMN][rows] - 1
+    t_all = planes.index(text, names, TIMEPOINT, export, warnings)
+    z_all = planes.index(text, names, PLANE, export, warnings)
+    t = t_all[rows] if t_all is not None else np.zeros(len(rows), dtype=np.int64)
+    z = z_all[rows] if z_all is not None else np.zeros(len(rows), dtype=np.int64)
     if export.kind == "wells":
         keys = well_keys_frame(r, c, columns)
     else:
         f = key_values[FIELD][rows] - 1
         obj = key_values[OBJECT_NO][rows] if export.kind == "objects" else np.zeros(len(rows), dtype=np.int64)
-        keys = object_keys_frame(r, c, f, obj, columns)
+        keys = object_keys_frame(r, c, f, obj, columns, z=z, t=t)
         if export.kind == "fields":
-            keys = keys.iloc[:, :4]
+            keys = keys.iloc[:, :4].copy()
+    if export.kind != "objects":
+        if z_all is not None and len(planes.planes) > 1:
+            keys[Z] = z
+        if t_all is not None and len(planes.times) > 1:
+            keys[T] = t
     measurements: dict[str, np.ndarray] = {}
     infos: dict[str, ColumnInfo] = {}
     for i, col in enumerate(names):
         if col in consumed:
             continue
+        values = text.frame[i].to_numpy()[rows]
+        if not col:
+            if is_unnamed_empty(col, text.frame[i].to_numpy()):
+                continue  # the trailing tab of Harmony lines: no name, no value
+            warnings.add(f"{export.path.name}: a column without a name in the header holds values; kept as "
+                         f"'column {i + 1}'", f"column {i + 1}")
         label, n = col or f"column {i + 1}", 2
         while label in measurements:
             label = f"{col} ({n})"
             n += 1
-        measurements[label] = text.frame[i].to_numpy()[rows]
+        measurements[label] = values
         infos[label] = ColumnInfo(*split_unit(label), identifier=col in IDENTIFIER_COLUMNS)
     meta: dict[str, str | int | float] = {"columbus.file": export.path.name,
                                           **{f"general: {k}": v for k, v in export.general.items()}}
     return build_table(name, export.kind, keys, measurements, infos, meta)  # type: ignore[arg-type]
+
+
+def parse_boxes(values: np.ndarray) -> np.ndarray:
+    """Harmony `[x1,y1,x2,y2]` boxes as an (n, 4) float array; NaN rows where a cell is not such a box."""
+    extracted = pd.Series(values, dtype=object).astype(str).str.extract(_BOX_RE)
+    return extracted.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64).reshape(-1, 4)
+
+
+def object_rois(table: MeasurementTable, warnings: WarningLog) -> list:
+    """Rectangles from `Bounding Box` where it is a box; Points at `X`/`Y` for the other objects."""
+    columns = table.data.columns
+    has_xy = X in columns and Y in columns
+    if BOUNDING_BOX not in columns:
+        return [point_rois(table, X, Y, warnings)] if has_xy else []
+    frame = table.frame()
+    boxes = parse_boxes(frame[BOUNDING_BOX].to_numpy())
+    boxed = np.isfinite(boxes).all(axis=1) & (boxes[:, 2] >= boxes[:, 0]) & (boxes[:, 3] >= boxes[:, 1])
+    written = frame[BOUNDING_BOX].notna().to_numpy() & (frame[BOUNDING_BOX].astype(str).str.strip() != "").to_numpy()
+    bad = written & ~boxed
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        warnings.add(f"{table.name}: {BOUNDING_BOX} values that are not [x1,y1,x2,y2]; a Point (or no ROI) made",
+                     f"{str(frame[BOUNDING_BOX].iloc[i])[:60]!r}", int(bad.sum()))
+    rows = np.flatnonzero(boxed)
+    out = [shapes_for_rows(table, rows, "rectangle", x=boxes[rows, 0], y=boxes[rows, 1],
+                           width=boxes[rows, 2] - boxes[rows, 0], height=boxes[rows, 3] - boxes[rows, 1])]
+    if has_xy:
+        x = frame[X].to_numpy(dtype=np.float64)
+        y = frame[Y].to_numpy(dtype=np.float64)
+        points = ~boxed & np.isfinite(x) & np.isfinite(y)
+        lost = int((~boxed & ~points).sum())
+        if lost:
+            warnings.add(f"{table.name}: objects with neither a {BOUNDING_BOX} nor X/Y, no ROI made",
+                         f"{lost} of {len(frame)} objects", lost)
+        prow = np.flatnonzero(points)
+        out.append(shapes_for_rows(table, prow, "point", x=x[prow], y=y[prow]))
+    return out
 
 
 def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
@@ -199,6 +309,9 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
     exports = find_exports(path)
     if not exports:
         raise InputError(path, None, "no Columbus/Harmony export (a .txt/.csv table with Row and Column columns)")
+    plates = group_by_plate(exports, root)
+    plate_name = choose_plate(path, {k: [e.path for e in v] for k, v in plates.items()}, options.source_plate)
+    exports = plates[plate_name]
     warnings = WarningLog()
     parsed = [(e, *_read(e, options, warnings)) for e in exports]
     if options.plate_geometry:
@@ -210,7 +323,11 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
         warnings.note(f"Columbus: no plate layout in the exports: plate geometry {rows}x{cols} inferred from the "
                       "largest well (give --plate-geometry to override)")
     general = {k: v for e in exports for k, v in e.general.items()}
-    plate_name = general.get("Plate Name") or general.get("Plate") or (root.name if root.is_dir() else root.stem)
+    planes = Planes(_distinct(parsed, TIMEPOINT), _distinct(parsed, PLANE))
+    for column, distinct, key in ((TIMEPOINT, planes.times, T), (PLANE, planes.planes, Z)):
+        note = distinct_index(distinct, distinct, column, key)[1]
+        if note:
+            warnings.note(note)
     plate = Plate(name=plate_name, rows=rows, columns=cols, barcode=general.get("Barcode") or None)
     per_kind = {k: sum(1 for e in exports if e.kind == k) for k in ("wells", "fields", "objects")}
     tables: list[MeasurementTable] = []
@@ -227,10 +344,10 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
             unique = f"{name} ({n})"
             n += 1
         taken.add(unique)
-        table = _build(export, unique, text, ok, key_values, names, cols)
+        table = _build(export, unique, text, ok, key_values, names, cols, planes, warnings)
         tables.append(table)
-        if options.rois and export.kind == "objects" and X in table.data.columns and Y in table.data.columns:
-            rois.append(point_rois(table, X, Y, warnings))
+        if options.rois and export.kind == "objects":
+            rois.extend(object_rois(table, warnings))
     return finish(fmt="columbus", version=__version__, root=root, plate=plate, tables=tables,
                   rois=concat_rois(rois), sources=[e.path for e in exports], warnings=warnings)
 
@@ -247,4 +364,5 @@ PARSER = FormatParser(
     parse=parse,
     synthesize=Generator("hcs_import.synth.columbus:write_columbus_export"),
     priority=40,
+    synth_layouts=("several-plates",),
 )

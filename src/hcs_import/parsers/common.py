@@ -6,6 +6,10 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
+
+from ..errors import InputError
+
 # Spellings of missing or infinite numbers seen in vendor exports (the Windows C runtime prints -1.#IND,
 # 1.#INF, 1.#QNAN; LabVIEW and Excel exports write NaN, N/A or nothing). Keys are lower case.
 SPECIAL_NUMBERS: dict[str, float] = {
@@ -59,3 +63,76 @@ def files_below(root: Path, depth: int, shallow_first: bool = False) -> list[Pat
     if shallow_first:
         return sorted(out, key=lambda p: (len(p.relative_to(root).parts), str(p)))
     return sorted(out)
+
+
+def several_plates_error(path: Path, plates: dict[str, list[Path]], chosen: str | None) -> InputError:
+    """The one-line error for a folder whose exports belong to several plates (or lack the chosen one).
+
+    Merging them would put one plate's wells on another's; which plate is meant only the user knows.
+    """
+    def shown(name: str) -> str:
+        return repr(name if len(name) <= 32 else name[:31] + "…")
+
+    listed = ", ".join(shown(name) for name in list(plates)[:4])
+    if len(plates) > 4:
+        listed += f" and {len(plates) - 4} more"
+    if chosen is not None:
+        return InputError(path, None, f"no export of plate {chosen[:60]!r} here; plates found: {listed}")
+    return InputError(path, None, f"holds exports of {len(plates)} plates: {listed}; import one at a time "
+                      "with --source-plate NAME")
+
+
+def choose_plate(path: Path, plates: dict[str, list[Path]], chosen: str | None) -> str:
+    """The plate to read from `plates` (name -> its files): the only one, or the chosen one."""
+    if chosen is not None:
+        if chosen not in plates:
+            raise several_plates_error(path, plates, chosen)
+        return chosen
+    if len(plates) > 1:
+        raise several_plates_error(path, plates, None)
+    return next(iter(plates))
+
+
+def is_unnamed_empty(raw_name: str, values: np.ndarray) -> bool:
+    """True for a column whose header names nothing and that holds no value.
+
+    Harmony ends every line with a tab (seen in real PlateResults and Objects_Population exports), which
+    reads as one more, nameless, empty column: it is dropped. A nameless column that does hold values is
+    kept (as `column N`) and the caller warns, since dropping it would lose data.
+    """
+    if raw_name.strip():
+        return False
+    if values.dtype == object:
+        return not any(v is not None and v == v and str(v).strip() for v in values.tolist())
+    return bool(np.isnan(values.astype(np.float64)).all()) if values.dtype.kind in "fiub" else False
+
+
+def distinct_index(values: np.ndarray, distinct: np.ndarray, vendor: str, key: str) -> tuple[np.ndarray, str | None]:
+    """0-based plane index (`t` or `z`) of each vendor value, as its rank among the plate's `distinct`
+    values (sorted, finite), and a note saying what mapping was applied (None when it is the identity).
+
+    Why ranks, not the values: real Harmony exports number Timepoint from 0, from 1 or from a negative
+    number (-4..11 in a real PlateResults.txt), and OMERO's t is a 0-based plane index. Missing values
+    (NaN) map to 0 and the caller counts them.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    index = np.searchsorted(distinct, np.nan_to_num(v, nan=distinct[0] if len(distinct) else 0.0))
+    index = np.clip(index, 0, max(len(distinct) - 1, 0)).astype(np.int64)
+    if not len(distinct):
+        return np.zeros(len(v), dtype=np.int64), None
+    low, high, n = distinct[0], distinct[-1], len(distinct)
+    contiguous = bool(np.all(np.diff(distinct) == 1)) and float(low).is_integer()
+    if contiguous and low == 0:
+        return index, None
+    shown = f"{_num(low)}..{_num(high)}"
+    if contiguous:
+        offset = -int(low)
+        sign = "+" if offset >= 0 else "-"
+        return index, (f"{vendor} {shown} ({n} distinct) stored as {key} 0..{n - 1} "
+                       f"({key} = {vendor} {sign} {abs(offset)})")
+    return index, (f"{vendor} {shown} ({n} distinct, not consecutive) stored as {key} 0..{n - 1}: "
+                   f"the rank of each value among the plate's {vendor} values")
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))

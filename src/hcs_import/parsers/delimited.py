@@ -35,7 +35,7 @@ import pyarrow.csv as pacsv
 from ..errors import InputError
 from ..issues_log import WarningLog
 from ..model import ColumnInfo
-from .common import SPECIAL_NUMBERS
+from .common import SPECIAL_NUMBERS, is_unnamed_empty
 
 HEAD_BYTES = 64 * 1024  # enough to see the header and the first rows of any export seen
 DEFAULT_ENCODING = "iso-8859-1"  # ScanR / Windows exports without a BOM (FORMATS.md: `µ` in latin-1)
@@ -303,6 +303,15 @@ def read_delimited(
                          f"{path.name} line {data_row_line(path, header, first)} column "
                          f"{infos[name].source_name!r} value {value!r}", n_failed)
         columns[name] = numbers
+    for raw, name in zip(header.raw_names, names, strict=True):
+        if raw.strip():
+            continue
+        if is_unnamed_empty(raw, columns[name]):
+            del columns[name]  # a trailing separator's nameless, empty column
+            del infos[name]
+        else:
+            warnings.add(f"{path.name}: a column without a name in the header holds values; kept as {name!r}",
+                         name)
     rows = len(next(iter(data.values()))) if data else 0
     frame = pd.DataFrame(columns, copy=False) if columns else pd.DataFrame(index=range(rows))
     return DelimitedTable(path, header, frame, infos)

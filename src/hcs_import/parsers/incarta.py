@@ -1,19 +1,24 @@
 """IN Carta (InCell family) CSV exports, per well and per object.
 
-Input (FORMATS.md, "GE InCell", other InCell-family exports): comma-separated tables with `Row` (letter),
-`Column` (1-based), `WELL LABEL` ("A - 1"), `Z`, `T`, sometimes `FIELD` and `Plate ID`, and measurement
-columns named `<Population> <Measure> wv<N>` (centres `<Population> cg X wv<N>` / `cg Y`).
+Input (docs/formats/incarta.md): comma-separated tables with `Row` (letter), `Column` (1-based), `WELL
+LABEL` ("A - 1"), `Z`, `T`, the field as `FOV` (real exports) or `FIELD`, often `OBJECT ID` and `Plate ID`,
+and measurement columns named `<Population> <Measure> wv<N>` (centres `<Population> cg X wv<N>` / `cg Y`,
+boxes `<Population> Max left border / top border / width / height wv<N>`).
 
 Output: one table per CSV file, named after the file, every column kept in file order (text columns such
 as `Row`, `WELL LABEL`, `Plate ID` as text; the keys below are derived from them and they stay as they are):
 - the well from `Row` + `Column`, else from `WELL LABEL`;
-- `FIELD`, `Z`, `T` are read as 1-based (as IN Carta numbers them on screen) unless a 0 occurs in the
-  column, then as 0-based; either way it is noted in the table's metadata. Missing: 0.
-- a file is per-object when it has an object-id column (OBJECT_ID_COLUMNS), a centre pair, or several
-  rows for one (well, field, z, t); then `object` is that id or, without one, the row's 1-based number
-  within its (well, field, z, t) (noted in the metadata). Otherwise it is per well ("wells") or, with
-  several fields per well, per field ("fields").
-- every centre pair gives Point ROIs, in channel wv<N> - 1.
+- the field (FIELD_COLUMNS), `Z`, `T` are read as 1-based (as IN Carta numbers them on screen) unless a
+  0 occurs in the column, then as 0-based; either way it is noted in the table's metadata. Missing: 0.
+- a file is per-object when it has an object-id column (OBJECT_ID_COLUMNS) or several rows for one
+  (well, field, z, t); then `object` is that id or, without one, the row's 1-based number within its
+  (well, field, z, t) (noted in the metadata). Otherwise it is per well ("wells") or, with several fields
+  per well, per field ("fields"), with `t` / `z` keys when it has several, and no ROIs: IN Carta's
+  per-well summary exports carry centre columns that are per-well means, not objects.
+- in object tables every population with a box gives Rectangle ROIs, one with only a centre pair Point
+  ROIs, in channel wv<N> - 1; the shapes of one row form one ROI.
+- files are grouped into plates by `Plate ID`; a folder holding several is an error listing them unless
+  one is chosen (ParseOptions.source_plate).
 A per-well file is the plate's per-well table; without one the per-well summary is computed from the
 object tables (assemble.finish). An `.xdce` in the folder gives the plate layout, else --plate-geometry,
 else the smallest standard plate holding every well (noted in the warnings).
@@ -28,13 +33,13 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..assemble import build_table, concat_rois, finish, point_rois
+from ..assemble import build_table, concat_rois, finish, point_rois, shapes_for_rows
 from ..errors import InputError
 from ..issues_log import WarningLog
-from ..model import FIELD_KEYS, WELL_KEYS, MeasurementTable, Plate, PlateAnalysis, object_keys_frame
+from ..model import FIELD_KEYS, WELL_KEYS, MeasurementTable, Plate, PlateAnalysis, T, Z, object_keys_frame
 from ..wells import infer_geometry, parse_well_label, row_index
 from .base import FormatParser, Generator, ParseOptions
-from .common import files_below
+from .common import choose_plate, files_below
 from .delimited import DelimitedTable, read_delimited, read_header, whole_numbers
 from .incell_xdce import is_xdce, parse_xdce
 
@@ -43,7 +48,9 @@ DETECT_BYTES = 16 * 1024  # detection reads the header line only (every CSV of a
 COL_ROW = "Row"  # letter (A..), as IN Carta writes it; a 1-based number is accepted too
 COL_COLUMN = "Column"  # 1-based
 COL_WELL_LABEL = "WELL LABEL"  # "A - 1"
-COL_FIELD = "FIELD"
+# Field column spellings, first match wins (case-insensitive): real exports write `FOV` (seen in the
+# CytoTable IN Carta test data, 1-based); `FIELD` is how older InCell-family CSVs name it.
+FIELD_COLUMNS = ("FOV", "FIELD", "FIELD OF VIEW", "FIELD INDEX", "SITE")
 COL_Z = "Z"
 COL_T = "T"
 # Object-id column names accepted (IN Carta's own name is not documented publicly; first match wins).
@@ -51,6 +58,9 @@ OBJECT_ID_COLUMNS = ("OBJECT ID", "Object ID", "OBJECT", "Object", "Object Numbe
 TEXT_COLUMNS = (COL_ROW, COL_WELL_LABEL, "Plate ID", "PLATE ID", "Plate Name", "PLATE NAME")
 WAVE = re.compile(r"\bwv(\d+)\b")  # `<Population> <Measure> wv<N>`: N is the 1-based wavelength (channel)
 CENTRE_X = re.compile(r"\bcg X\b")  # `Nuclei cg X wv1`; its partner replaces `cg X` with `cg Y`
+# `Primary Target Max left border wv1` (+ `top border`, `width`, `height`): a box in pixels (real exports).
+BOX_LEFT = re.compile(r"^(?P<pop>.+?) (?P<max>Max )?left border(?P<wave> wv\d+)?$")
+BOX_PARTS = ("left border", "top border", "width", "height")
 PLATE_ID_COLUMNS = ("Plate ID", "PLATE ID")
 
 
@@ -129,16 +139,17 @@ def _well_rows_cols(table: DelimitedTable) -> tuple[np.ndarray, np.ndarray]:
                      f"no '{COL_ROW}' + '{COL_COLUMN}' or '{COL_WELL_LABEL}' column; expected an IN Carta export")
 
 
-def _index(table: DelimitedTable, name: str, metadata: dict[str, str | int | float]) -> np.ndarray:
-    """FIELD / Z / T as 0-based indices: 1-based unless the column holds a 0."""
-    col = _column(table, name)
+def _index(table: DelimitedTable, names: tuple[str, ...], metadata: dict[str, str | int | float]) -> np.ndarray:
+    """FIELD (FOV) / Z / T as 0-based indices: 1-based unless the column holds a 0."""
+    col = next((c for c in (_column(table, n) for n in names) if c is not None), None)
     if col is None:
         return np.zeros(table.rows, dtype=np.int64)
-    values = whole_numbers(table, col, minimum=0, expected=f"a whole {name} number")
+    label = names[0] if len(names) == 1 else "FIELD"
+    values = whole_numbers(table, col, minimum=0, expected=f"a whole {label} number")
     if len(values) and values.min() == 0:
-        metadata[f"{name} numbering"] = f"{col!r} holds 0: read as 0-based"
+        metadata[f"{label} numbering"] = f"{table.source(col)!r} holds 0: read as 0-based"
         return values
-    metadata[f"{name} numbering"] = f"{col!r} read as 1-based"
+    metadata[f"{label} numbering"] = f"{table.source(col)!r} read as 1-based"
     return values - 1
 
 
@@ -153,36 +164,98 @@ def _centre_pairs(names: list[str]) -> list[tuple[str, str, int]]:
     return pairs
 
 
-def _table(path: Path, table: DelimitedTable, name: str, wells: tuple[np.ndarray, np.ndarray],
-           columns: int) -> tuple[MeasurementTable, list[tuple[str, str, int]]]:
-    rows, cols = wells
-    metadata: dict[str, str | int | float] = {"source_file": path.name}
-    field = _index(table, COL_FIELD, metadata)
-    z = _index(table, COL_Z, metadata)
-    t = _index(table, COL_T, metadata)
+def _boxes(names: list[str]) -> list[tuple[str, tuple[str, str, str, str], int]]:
+    """(population, (left, top, width, height) columns, channel) of every complete box."""
+    out = []
+    for name in names:
+        m = BOX_LEFT.match(name)
+        if not m:
+            continue
+        parts = tuple(f"{m['pop']} {m['max'] or ''}{part}{m['wave'] or ''}" for part in BOX_PARTS)
+        if all(p in names for p in parts):
+            wave = WAVE.search(name)
+            out.append((m["pop"], parts, int(wave.group(1)) - 1 if wave else -1))  # type: ignore[arg-type]
+    return out
+
+
+def object_rois(table: MeasurementTable, names: list[str], warnings: WarningLog) -> list:
+    """Rectangles for every population with a box (Points where a row lacks it but has the population's
+    centre), Points for populations with only a centre pair."""
+    pairs = _centre_pairs(names)
+    boxes = _boxes(names)
+    boxed = {pop for pop, _, _ in boxes}
+    out = []
+    frame = table.frame() if boxes else None
+    for pop, (left, top, width, height), c in boxes:
+        assert frame is not None
+        geo = frame[[left, top, width, height]].to_numpy(dtype=np.float64)
+        ok = np.isfinite(geo).all(axis=1)
+        rows = np.flatnonzero(ok)
+        out.append(shapes_for_rows(table, rows, "rectangle", x=geo[rows, 0], y=geo[rows, 1], width=geo[rows, 2],
+                                   height=geo[rows, 3], c=c))
+        centre = next(((x, y) for x, y, _ in pairs if x.startswith(f"{pop} cg X")), None)
+        if centre is not None and not ok.all():
+            xy = frame[list(centre)].to_numpy(dtype=np.float64)
+            point = ~ok & np.isfinite(xy).all(axis=1)
+            prow = np.flatnonzero(point)
+            out.append(shapes_for_rows(table, prow, "point", x=xy[prow, 0], y=xy[prow, 1], c=c))
+            ok = ok | point
+        if not ok.all():
+            warnings.add(f"{table.name}: {pop} objects without a box or centre, no ROI made",
+                         f"{int((~ok).sum())} of {len(ok)} objects", int((~ok).sum()))
+    for x, y, c in pairs:
+        if not any(x.startswith(f"{pop} cg X") for pop in boxed):
+            out.append(point_rois(table, x, y, warnings, c=c))
+    return out
+
+
+def plate_id(table: DelimitedTable) -> str | None:
+    """The plate a file belongs to: its `Plate ID` (a file of several plates is refused), or None."""
     for pid in PLATE_ID_COLUMNS:
         col = _column(table, pid)
-        if col is not None and table.data[col].nunique(dropna=True) > 1:
-            raise InputError(path, f"column {table.source(col)!r}",
-                             f"rows of {table.data[col].nunique()} plates; export or split one plate per file")
+        if col is None:
+            continue
+        values = table.data[col].dropna().astype(str).str.strip()
+        values = values[values != ""]
+        distinct = pd.unique(values)
+        if len(distinct) > 1:
+            raise InputError(table.path, f"column {table.source(col)!r}",
+                             f"rows of {len(distinct)} plates; export or split one plate per file")
+        if len(distinct):
+            return str(distinct[0])
+    return None
+
+
+def _table(path: Path, table: DelimitedTable, name: str, wells: tuple[np.ndarray, np.ndarray],
+           columns: int) -> tuple[MeasurementTable, bool]:
+    """The file's table, and whether it is an object table."""
+    rows, cols = wells
+    metadata: dict[str, str | int | float] = {"source_file": path.name}
+    field = _index(table, FIELD_COLUMNS, metadata)
+    z = _index(table, (COL_Z,), metadata)
+    t = _index(table, (COL_T,), metadata)
     names = list(table.data.columns)
-    pairs = _centre_pairs(names)
     id_col = next((c for c in (_column(table, n) for n in OBJECT_ID_COLUMNS) if c is not None), None)
     keys = pd.DataFrame({"r": rows, "c": cols, "f": field, "z": z, "t": t})
     duplicated = bool(keys.duplicated().any())
     measures = {c: table.data[c].to_numpy() for c in names}
-    if id_col is not None or pairs or duplicated:
+    if id_col is not None or duplicated:
         if id_col is not None:
             objects = whole_numbers(table, id_col, minimum=0, expected="a whole object number")
         else:
             objects = keys.groupby(["r", "c", "f", "z", "t"], sort=False).cumcount().to_numpy(dtype=np.int64) + 1
             metadata["object"] = "row number within its well, field, z and t (the file has no object id)"
         frame = object_keys_frame(rows, cols, field, objects, columns, z=z, t=t)
-        return build_table(name, "objects", frame, measures, table.infos, metadata), pairs
+        return build_table(name, "objects", frame, measures, table.infos, metadata), True
     base = object_keys_frame(rows, cols, field, np.zeros(len(rows), dtype=np.int64), columns)
-    if not keys.duplicated(["r", "c"]).any():
-        return build_table(name, "wells", base[list(WELL_KEYS)], measures, table.infos, metadata), []
-    return build_table(name, "fields", base[list(FIELD_KEYS)], measures, table.infos, metadata), []
+    per_well = len(np.unique(field)) <= 1
+    frame = base[list(WELL_KEYS if per_well else FIELD_KEYS)].copy()
+    for key, values in ((Z, z), (T, t)):
+        if len(np.unique(values)) > 1:
+            frame[key] = values
+    if _centre_pairs(names):
+        metadata["centres"] = "per-well summary export: centre columns are kept as values, no ROIs made"
+    return build_table(name, "wells" if per_well else "fields", frame, measures, table.infos, metadata), False
 
 
 def _table_names(files: list[Path]) -> list[str]:
@@ -203,14 +276,25 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
     for p in csvs:
         table = read_delimited(p, what="IN Carta CSV", bad_values=options.bad_values, warnings=warnings, sep=",",
                                text_columns=TEXT_COLUMNS)
-        read.append((p, table, _well_rows_cols(table)))
+        read.append((p, table, plate_id(table)))
         done += p.stat().st_size
         if options.progress:
             options.progress(done, total)
+    plates: dict[str, list[Path]] = {}
+    for p, _, pid in read:
+        if pid is not None:
+            plates.setdefault(pid, []).append(p)
+    folder_name = root.name if path.is_dir() else path.stem
+    unnamed = [p for p, _, pid in read if pid is None]
+    if unnamed:
+        plates.setdefault(next(iter(plates)) if len(plates) == 1 else folder_name, []).extend(unnamed)
+    chosen = choose_plate(path, plates, options.source_plate)
+    read = [(p, table, _well_rows_cols(table)) for p, table, _ in read if p in plates[chosen]]
+    csvs = [p for p, _, _ in read]
     if xdce:
         if len(xdce) > 1:
             warnings.note(f"several .xdce files found; the layout of {xdce[0].name} was used")
-        plate = parse_xdce(xdce[0])
+        plate = parse_xdce(xdce[0], warnings)
         if options.plate_geometry and tuple(options.plate_geometry) != (plate.rows, plate.columns):
             warnings.note(f"--plate-geometry {options.plate_geometry[0]}x{options.plate_geometry[1]} used instead "
                           f"of the {plate.rows}x{plate.columns} of {xdce[0].name}")
@@ -226,15 +310,14 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
             rows, columns = infer_geometry(max_r, max_c)
             warnings.note(f"no .xdce layout found: plate geometry {rows}x{columns} inferred from the largest well in "
                           "the IN Carta exports (give --plate-geometry to override)")
-        plate = Plate(name=root.name if path.is_dir() else path.stem, rows=rows, columns=columns)
+        plate = Plate(name=chosen, rows=rows, columns=columns)
     tables: list[MeasurementTable] = []
     rois = []
     for name, (p, table, wells) in zip(_table_names(csvs), read):
-        built, pairs = _table(p, table, name, wells, plate.columns)
+        built, is_objects = _table(p, table, name, wells, plate.columns)
         tables.append(built)
-        if options.rois:
-            for x, y, c in pairs:
-                rois.append(point_rois(built, x, y, warnings, c=c))
+        if options.rois and is_objects:
+            rois.extend(object_rois(built, list(table.data.columns), warnings))
     return finish(fmt="incarta", version=__version__, root=root, plate=plate, tables=tables, rois=concat_rois(rois),
                   sources=[*xdce, *csvs], warnings=warnings)
 
