@@ -192,3 +192,46 @@ def test_cli_plate_bundle_read_back_by_hdfstorage(cli, export: Path, analysis, t
     assert result.exit_code == 0, result.output
     manifest = assert_bundle_matches(out / PLATE_NAME, analysis)
     assert manifest["rois"]["by_shape"] == {"rectangle": len(analysis.rois)}
+
+
+def test_synthetic_time_lapse_t_from_timepoint_and_per_well_t(tmp_path: Path) -> None:
+    src = write_columbus_export(tmp_path / "tl", SynthSpec(wells=96, fields=2, objects=3, timepoints=8, seed=2))
+    a = parse(src, ParseOptions())
+    nuclei = a.table("Nuclei").frame()
+    assert sorted(nuclei["Timepoint"].unique()) == list(range(-2, 6))  # numbered from -(8 // 4), as in real exports
+    assert (nuclei["t"] == nuclei["Timepoint"] + 2).all()
+    assert any("Timepoint -2..5 (8 distinct) stored as t 0..7 (t = Timepoint + 2)" in w for w in a.warnings)
+    rois = a.roi_frame()
+    nuclei_rois = rois[rois["population"] == "Nuclei"].sort_values("table_row")
+    assert nuclei_rois["t"].tolist() == nuclei["t"].tolist()  # later frames' ROIs on their own t
+    wells = a.table("Wells")
+    assert wells.keys == ("well_row", "well_column", "well", "t") and wells.rows == 96 * 8
+    assert not wells.frame().duplicated(["well_row", "well_column", "t"]).any()
+
+
+def test_computed_summary_is_per_well_and_t(tmp_path: Path) -> None:
+    src = write_columbus_export(tmp_path / "tl", SynthSpec(wells=96, fields=2, objects=3, timepoints=3, seed=2))
+    (src / EVALUATION / "PlateResults.txt").unlink()
+    a = parse(src, ParseOptions())
+    wells = a.well_table
+    assert wells is not None and wells.keys[-1] == "t"
+    w = wells.frame()
+    nuclei = a.table("Nuclei").frame()
+    expected = nuclei.groupby(["well_row", "well_column", "t"]).size()
+    got = w.set_index(["well_row", "well_column", "t"])["Nuclei count"]
+    assert got.sort_index().tolist() == expected.sort_index().tolist() and len(w) == 96 * 3
+    for left_out in ("X", "Y", "Position X [µm]", "Timepoint", "Plane", "Field", "Object No"):
+        assert f"Nuclei {left_out} mean" not in w.columns
+    assert "Nuclei Nuclei - Roundness mean" in w.columns
+
+
+def test_synthetic_several_plates_in_one_folder(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    src = write_columbus_export(tmp_path / "two", SynthSpec(wells=96, fields=1, objects=2, layout="several-plates"))
+    with pytest.raises(InputError, match="holds exports of 2 plates: 'ColumbusPlate01', 'ColumbusPlate02'"):
+        parse(src, ParseOptions())
+    second = parse(src, ParseOptions(source_plate="ColumbusPlate02"))
+    assert second.plate.name == "ColumbusPlate02"
+    second_files = {"PlateResults ColumbusPlate02.txt", "Objects_Population - Nuclei ColumbusPlate02.txt"}
+    assert {s.path for s in second.provenance.sources} == {f"{EVALUATION}/{f}" for f in second_files}
+    result = cli("plate", src, "--out", tmp_path / "out", "--source-plate", "ColumbusPlate01")
+    assert result.exit_code == 0 and "columbus plate ColumbusPlate01" in result.output

@@ -51,14 +51,48 @@ def test_per_well_and_per_object_files(tmp_path: Path) -> None:
     letters = np.array(list("ABCDEFGH"))
     assert (letters[d["well_row"]] == d["Row"].to_numpy()).all()
     assert (d["well_column"] + 1 == d["Column"]).all()
-    assert (d["field"] + 1 == d["FIELD"]).all() and (d["z"] == 0).all() and (d["t"] == 0).all()
-    assert objects.metadata["object"].startswith("row number")
+    assert (d["field"] + 1 == d["FOV"]).all() and (d["z"] == 0).all() and (d["t"] == 0).all()
+    assert (d["object"] == d["OBJECT ID"]).all()
     assert d.groupby(["well", "field"])["object"].apply(lambda s: list(s) == list(range(1, len(s) + 1))).all()
     rois = analysis.rois
-    assert (rois["shape"] == "point").all() and len(rois) == 2 * objects.rows
+    assert (rois["shape"] == "rectangle").all() and len(rois) == 2 * objects.rows
     assert sorted(rois["c"].unique()) == [0, 1]  # wv1 -> channel 0, wv2 -> channel 1
-    nuclei = rois[rois["c"] == 0]
-    assert np.allclose(nuclei["x"].to_numpy(), d["Nuclei cg X wv1"].to_numpy())
+    nuclei = rois[rois["c"] == 0].sort_values("table_row")
+    assert np.array_equal(nuclei["x"].to_numpy(), d["Nuclei Max left border wv1"].to_numpy())
+    assert np.array_equal(nuclei["width"].to_numpy(), d["Nuclei Max width wv1"].to_numpy())
+    # the per-well export has centre columns (per-well means) but is a per-well table: no ROIs from it
+    assert "Nuclei cg X wv1 Mean" in wells.data.columns and set(rois["population"]) == {"plateC Object Data"}
+
+
+def test_objects_without_an_id_are_numbered_and_centres_make_points(tmp_path: Path) -> None:
+    text = "Row,Column,FIELD,Nuclei cg X wv1,Nuclei cg Y wv1,Nuclei Area wv1\nA,1,1,5,6,1\nA,1,1,7,8,2\n"
+    analysis = incarta.parse(_csv(tmp_path / "p", "o.csv", text), ParseOptions())
+    table = analysis.table("o")
+    assert table.kind == "objects" and table.metadata["object"].startswith("row number")
+    assert table.data["object"].tolist() == [1, 2]
+    assert analysis.roi_frame()[["x", "y"]].to_numpy().tolist() == [[5, 6], [7, 8]]
+
+
+def test_per_well_summary_with_centre_means_is_a_wells_table(tmp_path: Path) -> None:
+    text = ("Row,Column,T,Nuclei cg X wv1,Nuclei cg Y wv1,Nuclei Count wv1\n"
+            "A,1,1,500.5,600.25,80\nA,2,1,510,610,75\nA,1,2,501,601,82\nA,2,2,511,611,77\n")
+    analysis = incarta.parse(_csv(tmp_path / "p", "w.csv", text), ParseOptions())
+    [table] = analysis.tables
+    assert table.kind == "wells" and table.keys == ("well_row", "well_column", "well", "t")
+    assert table.data["t"].tolist() == [0, 0, 1, 1] and len(analysis.rois) == 0
+    assert "per-well summary export" in str(table.metadata["centres"])
+
+
+def test_synthetic_several_plates_and_time_lapse(tmp_path: Path) -> None:
+    folder = write_incarta_plate(tmp_path / "pl", SynthSpec(wells=96, fields=2, objects=3, timepoints=2,
+                                                            layout="several-plates"))
+    with pytest.raises(InputError, match="holds exports of 2 plates: 'pl', 'pl re-imaged'"):
+        incarta.parse(folder, ParseOptions())
+    analysis = incarta.parse(folder, ParseOptions(source_plate="pl re-imaged"))
+    assert analysis.plate.name == "pl re-imaged"
+    assert [t.name for t in analysis.tables] == ["pl 2 Object Data", "pl 2 Well Data"]
+    wells = analysis.table("pl 2 Well Data")
+    assert wells.keys[-1] == "t" and wells.rows == 96 * 2
 
 
 def test_objects_only_get_a_computed_well_summary(tmp_path: Path) -> None:

@@ -73,7 +73,7 @@ def several_plates_error(path: Path, plates: dict[str, list[Path]], chosen: str 
     def shown(name: str) -> str:
         return repr(name if len(name) <= 32 else name[:31] + "…")
 
-    listed = ", ".join(shown(name) for name in list(plates)[:4])
+    listed = ", ".join(shown(name) for name in sorted(plates)[:4])
     if len(plates) > 4:
         listed += f" and {len(plates) - 4} more"
     if chosen is not None:

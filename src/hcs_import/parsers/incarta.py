@@ -332,5 +332,6 @@ PARSER = FormatParser(
     detect=detect,
     parse=parse,
     synthesize=Generator("hcs_import.synth.incarta:write_incarta_plate"),
+    synth_layouts=("several-plates",),
     priority=15,  # before incell: an IN Carta folder may also hold the InCell .xdce of its images
 )
