@@ -1,6 +1,6 @@
 """BD Pathway layout files: `Experiment.exp`, `*.plt`, `<dye>.dye` (INI), `Well A01/` folders, RoiSummary.txt.
 
-What each key means follows Bio-Formats' BDReader (FORMATS.md, "BD Pathway"): `[General] Dyes` and
+What each key means follows Bio-Formats' BDReader (docs/formats/bdpathway.md): `[General] Dyes` and
 `[Dyes] 1=<name>` are the channels, `[Image] Montaged/TilesX/TilesY` the fields (tiles) per well,
 `[PlateType] Wells` of the .plt the plate size, `[Numerator]` of a .dye the channel's acquisition settings.
 RoiSummary.txt: after the line starting with `ROI`, two lines are skipped; each following tab-separated

@@ -38,7 +38,7 @@ from ..model import ColumnInfo
 from .common import SPECIAL_NUMBERS, is_unnamed_empty
 
 HEAD_BYTES = 64 * 1024  # enough to see the header and the first rows of any export seen
-DEFAULT_ENCODING = "iso-8859-1"  # ScanR / Windows exports without a BOM (FORMATS.md: `µ` in latin-1)
+DEFAULT_ENCODING = "iso-8859-1"  # ScanR / Windows exports without a BOM (docs/formats/scanr.md: `µ` in latin-1)
 THREADED_BYTES = 4 << 20  # below this, one thread reads faster than starting a pool
 # Cells read as missing (pandas' default list): they become NaN, never bad values.
 NULL_SPELLINGS = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",

@@ -1,6 +1,6 @@
 """Acapella `.res` result files: per-well results of every `Area`, columnar.
 
-Structure (omero-py's populate_roi XPaths, FORMATS.md): root `AnalysisResults`; under `.//Areas/Area`,
+Structure (omero-py's populate_roi XPaths, docs/formats/flex.md): root `AnalysisResults`; under `.//Areas/Area`,
 `.//Wells/ResultParameters/Parameter` (text = a result's name), then `.//Wells/Well row= col=`
 (1-based) holding `<Result name="...">number</Result>`. Every Area is kept (populate_roi returns only
 the last one). A Result a well lacks is NaN (counted); a Result whose name is not one of the Area's

@@ -1,7 +1,7 @@
 """MIAS (Maia Scientific MIAS-2) folder layout: plate folders, the template file, result file names, runs.
 
 An experiment folder holds `Batchresults/` and one folder per plate (`<NNN>` or `<NNN>-<barcode>`); a
-plate folder holds `Nugenesistemplate.txt`, `results/` and `Well<nnnn>/` image folders (FORMATS.md,
+plate folder holds `Nugenesistemplate.txt`, `results/` and `Well<nnnn>/` image folders (docs/formats/mias.md,
 Bio-Formats' MIASReader). Detail files are grouped into analysis runs by the timestamps in their names:
 a detail file belongs to the earliest log whose timestamp is later than its own (omero-py's rule).
 """

@@ -1,6 +1,6 @@
 """Olympus ScanR: ScanR Analysis `ParameterData_<population>.txt|.csv` exports, with the acquisition layout.
 
-Input (FORMATS.md, "Olympus ScanR"):
+Input (docs/formats/scanr.md):
 - `ParameterData_<population>.txt` (tab) or `.csv` (comma), CRLF, one row per object; one object table
   per file, named after the population (`Main`, `Spots`, ...). Every column is kept, in file order, with
   its name trimmed (`Area ` -> `Area`); the vendor's exact header is the column's source name.
@@ -52,7 +52,7 @@ from .scanr_layout import (
 PARAMETER_DATA = re.compile(r"^ParameterData_(?P<population>.+)\.(?P<ext>txt|csv)$", re.IGNORECASE)
 SEARCH_DEPTH = 2  # ScanR Analysis writes its exports in the experiment folder or a folder or two below
 
-# ParameterData column names, trimmed (real exports, FORMATS.md).
+# ParameterData column names, trimmed (as ScanR writes them, docs/formats/scanr.md).
 COL_OBJECT = "Object ID"  # 0-based object number
 COL_WELL = "Well"  # written `Well ` (trailing space): 1-based, row-major
 COL_WELL_PARENT = "Parent Object ID (Well)"  # well - 1

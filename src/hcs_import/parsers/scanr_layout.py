@@ -1,7 +1,7 @@
 """ScanR acquisition layout: `experiment_descriptor.xml`, `AcquisitionLog.dat` and the `data/` TIFF names.
 
 The descriptor is LabVIEW's XML flattening of a cluster (`<Cluster>` / `<Array>` holding elements with a
-`<Name>` and a `<Val>`); what a key means follows Bio-Formats' ScanrReader (FORMATS.md): plate geometry
+`<Name>` and a `<Val>`); what a key means follows Bio-Formats' ScanrReader (docs/formats/scanr.md): plate geometry
 in "format typedef" (`Rows`, `Columns`), "plate name", wells in "well selection table + cDNA" (a 1-based
 row-major well number followed by its label), positions in "subposition list" (X, Y pairs), channels as
 clusters with `name` and `idle` (idle 0 = acquired), "conversion factor um/pixel". The file is parsed as

@@ -1,6 +1,6 @@
 """Synthetic BD Pathway plate: Attovision layout files, RoiSummary.txt and per-well measurement tables.
 
-Layout as FORMATS.md and Bio-Formats' BDReader describe it: `Experiment.exp`, a `.plt`, one `.dye` per
+Layout as docs/formats/bdpathway.md and Bio-Formats' BDReader describe it: `Experiment.exp`, a `.plt`, one `.dye` per
 channel (INI, CRLF, ISO-8859-1) and one `Well A01/` folder per well. No pixel data is written. The
 measurement tables (`Well A01/Measurements.txt`, tab-separated, one row per object, no well column: the
 folder gives it) use the default column map's names; Attovision's real export layout is not public.

@@ -1,6 +1,6 @@
 """Synthetic MIAS experiment: one plate folder with template, image tiles, detail files, logs, overlays.
 
-Laid out as MIAS-2 writes it (FORMATS.md, Bio-Formats' MIASReader):
+Laid out as MIAS-2 writes it (docs/formats/mias.md, Bio-Formats' MIASReader):
 
     DIR/Batchresults/NEO_Results_<date>.txt           per-well batch results (AreaCode gives the columns)
     DIR/001-<barcode>/Nugenesistemplate.txt          key=value, CRLF

@@ -1,6 +1,6 @@
 """Synthetic ScanR plate: descriptor, acquisition log and ScanR Analysis ParameterData exports (no pixels).
 
-Realistic on purpose (FORMATS.md, "Olympus ScanR"): the descriptor is LabVIEW cluster XML in ISO-8859-1
+Realistic on purpose (docs/formats/scanr.md): the descriptor is LabVIEW cluster XML in ISO-8859-1
 with no encoding declared and a `µ` in it; ParameterData files are CRLF, tab (.txt) or comma (.csv)
 separated, measurement names without a channel end in a space (`Area `, `Well `, `Center X `), gate columns
 hold 0/1, a sub-population (`Spots`) links to its main object through `Parent Object ID (MO)` and carries

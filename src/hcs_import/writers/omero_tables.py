@@ -1,6 +1,6 @@
 """OMERO.tables v2 HDF5 files, written locally with PyTables in the layout omero.hdfstorageV2 reads.
 
-Layout (see shared/OMERO.md): group /OME; compound table /OME/Measurements with columns in client
+Layout (as omero-py's hdfstorageV2 reads it): group /OME; compound table /OME/Measurements with columns in client
 order; /OME/ColumnTypes (Ice type id per column) and /OME/ColumnDescriptions (ASCII text per column),
 created the way HdfStorage.initialize creates them; attributes `__version` = "2" (str) and
 `__initialized` (float epoch) plus user metadata (str, int64 or float64 only).
