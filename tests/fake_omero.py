@@ -1,9 +1,10 @@
 """An in-memory OMERO server for tests: real omero-py model objects, rtypes and table columns; fake services.
 
 It enforces what the real server enforces and a test can trip over: ids assigned on save, references
-(unloaded objects) must exist, annotation links are unique and point at existing objects, a table is
-initialized once and every addData sends the same columns (names, classes, order) with equal lengths,
-StringColumn values fit their size in UTF-8 bytes, table metadata holds str / long / double only.
+(unloaded objects) must exist, annotation links are unique and point at existing objects. Tables are not
+faked: newTable / openTable hand out proxies to omero-py's own table servant (omero.tables.TableI over
+hdfstorageV2) on a real Ice adapter on 127.0.0.1 (tests/real_tables.py), so every rule of the real
+OMERO.tables (column types and sizes, metadata types, calls after close) is the real one.
 Every call is recorded in `server.calls` as (service.method, summary) so tests can check what was sent.
 Queries are matched against the exact HQL the uploader sends: an unexpected query fails the test.
 """
@@ -11,7 +12,6 @@ Queries are matched against the exact HQL the uploader sends: an unexpected quer
 from __future__ import annotations
 
 import itertools
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +28,7 @@ from omero.rtypes import rint, rlong, rstring, unwrap
 from hcs_import.omero.resolve import PLATE_BY_NAME_QUERY, PLATE_QUERY
 from hcs_import.omero.server_side import ATTACHED_FILES_QUERY, FILESET_FILES_QUERY, SCREEN_PLATES_QUERY
 from hcs_import.omero.upload import PREVIOUS_ANNOTATIONS_QUERY, PREVIOUS_ROIS_QUERY
+from real_tables import TablesService, shared_service
 
 SHAPES = ("Point", "Ellipse", "Rectangle", "Polygon", "Mask", "Line", "Label", "Polyline")
 INT32 = (-(2**31), 2**31 - 1)
@@ -47,86 +48,59 @@ class InjectedFailure(omero.InternalException):
 
 
 @dataclass
-class FakeTable:
+class RealTable:
+    """A table of the fake server: a proxy to omero-py's real table servant (tests/real_tables.py), with the
+    calls recorded and failures injectable, and readers that go through the real servant too."""
+
     server: FakeServer
     file: Any
-    columns: list[Any] | None = None
+    path: Path
+    prx: Any
     batches: list[int] = field(default_factory=list)
-    metadata: dict[str, Any] = field(default_factory=dict)
     closed: bool = False
-
-    def _check(self, cols: list[Any], initializing: bool) -> None:
-        names = [c.name for c in cols]
-        if len(set(names)) != len(names):
-            raise omero.ApiUsageException(None, None, f"duplicate column names {names}")
-        for c in cols:
-            if not isinstance(c, omero.grid.Column):
-                raise omero.ApiUsageException(None, None, f"not a column: {c!r}")
-            if not c.name or c.name.startswith("__") or c.name.startswith("_v_") or "/" in c.name:
-                raise omero.ApiUsageException(None, None, f"illegal column name {c.name!r}")
-            if isinstance(c, omero.grid.StringColumn) and c.size < 1:
-                raise omero.ApiUsageException(None, None, f"{c.name}: string size {c.size}")
-            if initializing and c.values:
-                raise omero.ApiUsageException(None, None, "initialize() takes empty columns")
 
     def initialize(self, cols: list[Any], current: Any = None) -> None:
         self.server.record("table.initialize", [(type(c).__name__, c.name) for c in cols])
-        if self.columns is not None:
-            raise omero.ApiUsageException(None, None, "table already initialized")
-        self._check(cols, True)
-        self.columns = [type(c)(c.name, c.description, *([c.size] if hasattr(c, "size") else []), [])
-                        for c in cols]
+        self.prx.initialize(cols)
 
     def addData(self, cols: list[Any], current: Any = None) -> None:
         self.server.maybe_fail("table.addData")
         lengths = {len(c.values) for c in cols}
         self.server.record("table.addData", (len(cols), sorted(lengths)))
-        if self.columns is None:
-            raise omero.ApiUsageException(None, None, "table not initialized")
-        self._check(cols, False)
-        if [(type(c), c.name) for c in cols] != [(type(c), c.name) for c in self.columns]:
-            raise omero.ValidationException(None, None, "columns differ from initialize()")
-        if len(lengths) != 1:
-            raise omero.ValidationException(None, None, f"columns of unequal length {lengths}")
-        for mine, c in zip(self.columns, cols):
-            if isinstance(c, omero.grid.StringColumn):
-                if c.size != mine.size:
-                    raise omero.ValidationException(None, None, f"{c.name}: size {c.size} != {mine.size}")
-                for v in c.values:
-                    if not isinstance(v, str) or len(v.encode("utf-8")) > c.size:
-                        raise omero.ValidationException(None, None, f"{c.name}: {v!r} exceeds {c.size} bytes")
-            elif isinstance(c, omero.grid.DoubleColumn):
-                if not all(isinstance(v, float) for v in c.values):
-                    raise omero.ValidationException(None, None, f"{c.name}: non-float value")
-            elif isinstance(c, omero.grid.BoolColumn):
-                if not all(isinstance(v, bool) for v in c.values):
-                    raise omero.ValidationException(None, None, f"{c.name}: non-bool value")
-            elif not all(isinstance(v, int) and not isinstance(v, bool) for v in c.values):
-                raise omero.ValidationException(None, None, f"{c.name}: non-integer value")
-            mine.values.extend(c.values)
-        self.batches.append(lengths.pop())
+        self.prx.addData(cols)
+        self.batches.append(max(lengths) if lengths else 0)
 
     def setAllMetadata(self, values: dict[str, Any], current: Any = None) -> None:
         self.server.record("table.setAllMetadata", sorted(values))
-        for k, v in values.items():
-            if k.startswith("__") or not isinstance(v, (omero.RString, omero.RLong, omero.RDouble, omero.RInt)):
-                raise omero.ApiUsageException(None, None, f"metadata {k!r}: {type(v).__name__}")
-        self.metadata.update({k: unwrap(v) for k, v in values.items()})
+        self.prx.setAllMetadata(values)
 
     def getOriginalFile(self, current: Any = None) -> Any:
-        return self.file
+        return self.prx.getOriginalFile()
 
     def getNumberOfRows(self, current: Any = None) -> int:
-        return len(self.columns[0].values) if self.columns else 0
+        return self.prx.getNumberOfRows()
 
     def close(self, current: Any = None) -> None:
         self.closed = True
+        self.prx.close()
+
+    # read back through a fresh read-only servant ----------------------------------------------------
+    def _read(self) -> tuple[list[Any], dict[str, Any], int]:
+        return self.server.tables_service.read_all(self.file, self.path)
+
+    @property
+    def columns(self) -> list[Any]:
+        return self._read()[0]
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self._read()[1]
 
     def values(self) -> dict[str, list[Any]]:
-        return {c.name: list(c.values) for c in self.columns or []}
+        return {c.name: list(c.values) for c in self.columns}
 
     def types(self) -> dict[str, str]:
-        return {c.name: type(c).__name__ for c in self.columns or []}
+        return {c.name: c.ice_id().rsplit("::", 1)[-1] for c in self.columns}
 
 
 class _Handle:
@@ -148,7 +122,7 @@ class FakeServer:
         self.objects: dict[str, dict[int, Any]] = {}
         self.ids = itertools.count(1)
         self.calls: list[tuple[str, Any]] = []
-        self.tables: dict[int, FakeTable] = {}
+        self.tables: dict[int, RealTable] = {}
         self.file_bytes: dict[int, bytearray] = {}
         self.failures: dict[str, int] = {}  # method -> fail on its n-th call (1-based)
         self.counts: dict[str, int] = {}
@@ -156,6 +130,10 @@ class FakeServer:
         self.index: dict[tuple[int, ...], int] = {}  # (plate, row, col[, field]) -> Well / Image id
         self.screens: dict[int, list[int]] = {}  # screen id -> plate ids
         self.filesets: dict[int, list[tuple[int, str]]] = {}  # plate -> [(OriginalFile id, clientPath)]
+
+    @property
+    def tables_service(self) -> TablesService:
+        return shared_service()
 
     # bookkeeping -------------------------------------------------------------------------------------
     def record(self, name: str, summary: Any) -> None:
@@ -239,13 +217,14 @@ class FakeServer:
                 if (child is None or oid(lk.getChild()) == child) and (parent is None or oid(lk.getParent()) == parent)]
 
     def served_table(self, file_id: int) -> Any:
-        """A file-mode table read back through omero-py's HdfStorage, as the server would open it."""
-        from omero_reader import read_table
+        """A file-mode table read back through omero-py's real table servant, as the server would open it."""
+        from omero_reader import ServedColumn, ServedTable
 
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "t.h5"
-            path.write_bytes(bytes(self.file_bytes[file_id]))
-            return read_table(path)
+        path = self.tables_service.new_path()
+        path.write_bytes(bytes(self.file_bytes[file_id]))
+        columns, meta, rows = self.tables_service.read_all(self.all("OriginalFile")[file_id], path)
+        return ServedTable(rows, [ServedColumn(c.name, c.ice_id(), c.description, list(c.values)) for c in columns],
+                           meta)
 
     # saving ---------------------------------------------------------------------------------------------
     def _reference(self, obj: Any) -> int:
@@ -399,17 +378,27 @@ class FakeResources:
     def repositories(self) -> Any:
         return omero.grid.RepositoryMap([OriginalFileI(9999, False)], [None])
 
-    def newTable(self, repo: int, name: str) -> FakeTable:
+    def newTable(self, repo: int, name: str) -> RealTable:
         self.s.record("sharedResources.newTable", (repo, name))
         f = OriginalFileI()
         f.name, f.path, f.mimetype = rstring(name), rstring("/"), rstring("OMERO.tables")
         i = self.s.put(f)
-        table = FakeTable(self.s, f)
+        service = self.s.tables_service
+        path = service.new_path()
+        table = RealTable(self.s, f, path, service.open(f, path))
         self.s.tables[i] = table
         return table
 
-    def openTable(self, f: Any) -> FakeTable | None:
-        return self.s.tables.get(oid(f))
+    def openTable(self, f: Any) -> Any:
+        """The real servant over the stored file: a table made through newTable, or an uploaded .h5."""
+        i = oid(f)
+        if i in self.s.tables:
+            return self.s.tables[i].prx if self.s.tables[i].closed else None
+        if i in self.s.file_bytes:
+            path = self.s.tables_service.new_path()
+            path.write_bytes(bytes(self.s.file_bytes[i]))
+            return self.s.tables_service.open(self.s.all("OriginalFile")[i], path, read_only=True)
+        return None
 
 
 class FakeRawFileStore:

@@ -139,15 +139,20 @@ def batch_rows(table: LocalTable, budget: int = BATCH_BYTES) -> int:
 
 
 def rtype_metadata(metadata: Mapping[str, str | int | float]) -> dict[str, Any]:
-    """Table metadata as rtypes: str, int and float only, as OMERO.tables stores them."""
-    from omero.rtypes import rdouble, rlong, rstring
+    """Table metadata as the rtypes the tables service accepts: RString, RLong (RInt, RFloat).
+
+    The server's storage refuses RDouble ("Unsupported type", checked against omero-py's own servant), and
+    RFloat travels as a 32-bit Ice float, which would cut a double's digits: a float is sent as the
+    RString of its repr, which keeps every digit.
+    """
+    from omero.rtypes import rlong, rstring
 
     out = {}
     for key, value in metadata.items():
         if isinstance(value, (bool, int)):
             out[key] = rlong(int(value))
         elif isinstance(value, float):
-            out[key] = rdouble(value)
+            out[key] = rstring(repr(value))
         else:
             out[key] = rstring(str(value))
     return out
