@@ -46,7 +46,8 @@ def analysis() -> PlateAnalysis:
     ], ignore_index=True)
     return PlateAnalysis(
         "test", Plate("U", 8, 12),
-        (MeasurementTable("Cells", "objects", keys), MeasurementTable("Wells", "wells", wells)),
+        (MeasurementTable("Cells", "objects", keys, metadata={"pixel size": 0.3700000524520874, "fields": 3}),
+         MeasurementTable("Wells", "wells", wells)),
         rois, Provenance("test", "1", (SourceFile("r.txt", "0" * 64, 1),)),
     )
 
@@ -68,8 +69,11 @@ def test_unicode_strings_and_all_shapes(tmp_path: Path) -> None:
     assert rois[1].copyShapes()[0].getBytes() == b"\xff"
     line = rois[2].copyShapes()[0]
     assert (unwrap(line.x2), unwrap(line.y2)) == (3.0, 4.0)
-    cells = server.tables[report.tables[0].file_id].values()
+    served = server.tables[report.tables[0].file_id]
+    cells = served.values()
     assert cells["Roi"] == [oid(r) for r in rois]
+    # a float in table metadata reaches the real servant (which refuses RDouble) with every digit
+    assert served.metadata["pixel size"] == "0.3700000524520874" and served.metadata["fields"] == 3
     assert np.isnan(cells["Area"][2])
 
 
