@@ -12,6 +12,7 @@ Queries are matched against the exact HQL the uploader sends: an unexpected quer
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -312,6 +313,12 @@ class FakeServer:
         return FakeSession(self)
 
 
+def like(text: str | None, pattern: str) -> bool:
+    """HQL's LIKE: `%` any run of characters, `_` any one character, the rest literal."""
+    regex = "".join(".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in pattern)
+    return text is not None and re.fullmatch(regex, text, re.S) is not None
+
+
 class FakeQuery:
     def __init__(self, server: FakeServer) -> None:
         self.s = server
@@ -331,12 +338,12 @@ class FakeQuery:
         if hql == PREVIOUS_ANNOTATIONS_QUERY:
             return [[rlong(oid(lk.getChild())), rstring(unwrap(self.s.all("FileAnnotation")[oid(lk.getChild())].ns))]
                     for lk in self.s.links("PlateAnnotationLink", parent=p["pid"])
-                    if unwrap(self.s.all("FileAnnotation")[oid(lk.getChild())].description) == p["tag"]]
+                    if like(unwrap(self.s.all("FileAnnotation")[oid(lk.getChild())].description), p["tag"])]
         if hql == PREVIOUS_ROIS_QUERY:
             plate = self.s.all("Plate")[p["pid"]]
             images = {oid(ws.getImage()) for w in plate.copyWells() for ws in w.copyWellSamples()}
             return [[rlong(i)] for i, r in self.s.all("Roi").items()
-                    if unwrap(r.description) == p["tag"] and oid(r.getImage()) in images]
+                    if like(unwrap(r.description), p["tag"]) and oid(r.getImage()) in images]
         if hql == SCREEN_PLATES_QUERY:
             return [[rlong(i)] for i in sorted(i for sid in p["ids"] for i in self.s.screens.get(sid, []))]
         if hql == FILESET_FILES_QUERY:

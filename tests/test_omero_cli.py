@@ -67,7 +67,12 @@ def test_plate_upload_bundle_and_dry_run(small_plate: tuple[Path, Path], server:
     assert NS_BULK in namespaces and NS_RAW in namespaces  # raw files attached when PATH is the plate folder
     again = runner.invoke(main, ["plate", str(bundle), "--server", "h", "--user", "alice",
                                  "--plate-id", str(oid(plate)), "--dry-run"])
-    assert "would delete (previous import of this source)" in again.output
+    assert "would delete (previous import of this plate and format)" in again.output
+    kept = runner.invoke(main, ["plate", str(bundle), "--server", "h", "--user", "alice",
+                                "--plate-id", str(oid(plate)), "--dry-run", "--keep-previous"])
+    assert kept.exit_code == 0, kept.output
+    # the same files are always replaced; --keep-previous only spares other analyses of the plate
+    assert "would delete (previous import of this source)" in kept.output
 
 
 def test_plate_without_server_needs_out(small_plate: tuple[Path, Path]) -> None:

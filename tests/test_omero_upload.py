@@ -55,7 +55,13 @@ def test_server_mode_creates_linked_tables_and_rois(plate96: tuple[Path, Path], 
     by_ns: dict[str, list] = {}
     for a in anns.values():
         by_ns.setdefault(unwrap(a.ns), []).append(a)
-        assert unwrap(a.description) == tag
+        assert unwrap(a.description).endswith(f"[hcs-import format incell; {tag}]")
+    # OMERO.insight lists tables by description: each says in words which table it is, and no two are alike
+    descriptions = sorted(unwrap(a.description) for a in anns.values())
+    assert len(set(descriptions)) == len(descriptions)
+    labels = {unwrap(a.description).split(" [")[0] for a in by_ns[NS_MEASUREMENT] + by_ns[NS_BULK]}
+    assert labels == {f"P1 {t['population']}: {'objects' if t['kind'] == 'objects' else 'per well'}, {t['rows']} rows "
+                      f"x {t['columns']} columns (hcs-import)" for t in m["tables"]}
     assert len(by_ns[NS_MEASUREMENT]) == len(objects)
     assert len(by_ns[NS_BULK]) == 1
     assert len(by_ns[NS_RAW]) == len(m["sources"])
@@ -214,3 +220,37 @@ def test_per_well_xml_rows_link_to_their_wells(tmp_path: Path, server: FakeServe
     assert sorted(set(ts)) == [0, 1] and len(set(zip(rows, cols, ts, strict=True))) == 192
     assert server.counts_by_type().get("Roi", 0) == 0
     assert report.tables[0].namespace == NS_BULK
+
+
+def test_reanalysis_replaces_the_previous_analysis_unless_kept(plate96: tuple[Path, Path], server: FakeServer,
+                                                              tmp_path: Path) -> None:
+    """New result files (other checksums) of the same plate and format replace the earlier upload by default;
+    --keep-previous keeps it beside the new one. Objects of other formats or not made by hcs-import stay."""
+    _src, bundle = plate96
+    plate = server.add_plate("P1", 8, 12, 2)
+    first = upload_bundle(bundle, server.sf(), plate_id=oid(plate))
+    foreign = server.add_file(bundle / "manifest.json", "notes.json")
+    from omero.model import FileAnnotationI, OriginalFileI, PlateAnnotationLinkI, PlateI
+    from omero.rtypes import rstring
+
+    ann = FileAnnotationI()
+    ann.ns, ann.description, ann.file = rstring(NS_BULK), rstring("someone else's table"), OriginalFileI(foreign, False)
+    link = PlateAnnotationLinkI()
+    link.parent, link.child = PlateI(oid(plate), False), ann
+    server.sf().getUpdateService().saveAndReturnObject(link)
+    reanalysed = write_incell_plate(tmp_path / "src2", SynthSpec(wells=96, fields=2, objects=5, seed=9))
+    bundle2 = import_plate(reanalysed, tmp_path / "out2", ParseOptions()).bundle
+    assert manifest(bundle2)["provenance"]["key"] != manifest(bundle)["provenance"]["key"]
+    kept = upload_bundle(bundle2, server.sf(), plate_id=oid(plate), keep_previous=True)
+    assert not any(kept.deleted.values()) and "no previous import of this source" in "\n".join(kept.lines())
+    n_rois = server.counts_by_type()["Roi"]
+    assert n_rois == first.created["Roi"] + kept.created["Roi"]
+    bundle3 = import_plate(write_incell_plate(tmp_path / "src3", SynthSpec(wells=96, fields=2, objects=4, seed=11)),
+                           tmp_path / "out3", ParseOptions()).bundle
+    replaced = upload_bundle(bundle3, server.sf(), plate_id=oid(plate))
+    assert len(replaced.deleted["Roi"]) == first.created["Roi"] + kept.created["Roi"]
+    assert server.counts_by_type()["Roi"] == replaced.created["Roi"]
+    descriptions = [unwrap(a.description) for a in server.all("FileAnnotation").values()]
+    assert "someone else's table" in descriptions  # not made by hcs-import: never touched
+    keys = {manifest(b)["provenance"]["key"] for b in (bundle, bundle2)}
+    assert not [d for d in descriptions if any(k in d for k in keys)]

@@ -14,9 +14,30 @@ TABLES_MIMETYPE = "OMERO.tables"
 PROVENANCE_TAG = "hcs-import provenance "
 
 
+# Marks what an import of a given vendor format created, whatever the source's checksums: a re-analysis
+# of the same plate (new result files, new provenance key) replaces it by default.
+FORMAT_TAG = "hcs-import format "
+
+
 def provenance_tag(key: str) -> str:
     """The marker written on every FileAnnotation and ROI an import creates, to find them on re-import."""
     return f"{PROVENANCE_TAG}{key}"
 
 
-__all__ = ["NS_BULK", "NS_MEASUREMENT", "NS_RAW", "PROVENANCE_TAG", "TABLES_MIMETYPE", "provenance_tag"]
+def format_tag(fmt: str) -> str:
+    return f"{FORMAT_TAG}{fmt}"
+
+
+def markers(key: str, fmt: str) -> str:
+    """Both markers, as they end every description an import writes (and as the queries look for them)."""
+    return f"[{format_tag(fmt)}; {provenance_tag(key)}]"
+
+
+def annotation_description(label: str, key: str, fmt: str) -> str:
+    """A FileAnnotation description that reads well where OMERO.insight lists tables by description
+    ("Cells: objects, 7760 rows x 25 columns") and still carries the markers a re-import looks for."""
+    return f"{label} {markers(key, fmt)}"
+
+
+__all__ = ["FORMAT_TAG", "NS_BULK", "NS_MEASUREMENT", "NS_RAW", "PROVENANCE_TAG", "TABLES_MIMETYPE",
+           "annotation_description", "format_tag", "markers", "provenance_tag"]

@@ -1,9 +1,10 @@
 """Upload one bundle to one OMERO Plate: ROIs, tables, annotations, links, raw source files.
 
-Safe to repeat: everything a run creates carries the source's provenance key (in FileAnnotation and ROI
-descriptions); a re-import finds what an earlier import of the same source created and deletes it only
-after the new objects are all saved. A failure midway deletes what this run created, so the server is
-left as it was. Nothing is created before every result row has resolved to a Well and an Image.
+Safe to repeat: everything a run creates carries the source's provenance key and its format (in the
+FileAnnotation and ROI descriptions); a re-import finds what an earlier import of the same plate and
+format created (the same source, or by default also a re-analysis with other checksums) and deletes it
+only after the new objects are all saved. A failure midway deletes what this run created, so the server
+is left as it was. Nothing is created before every result row has resolved to a Well and an Image.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ..errors import HcsImportError
 from ..model import FIELD, WELL, WELL_COLUMN, WELL_ROW
 from ..writers.bundle import ROIS_FILE, read_manifest
 from ..writers.rois_file import read_rois
-from . import NS_BULK, NS_MEASUREMENT, NS_RAW, provenance_tag
+from . import NS_BULK, NS_MEASUREMENT, NS_RAW, annotation_description, format_tag, markers, provenance_tag
 from .connect import OmeroError, ServerOptions, open_session, require_omero, service_factory
 from .resolve import PlateIds, find_plate_id, load_plate
 from .rois import ROI_BATCH, RoiPlan, batches, plan_rois, population_colours, save_rois
@@ -34,12 +35,14 @@ from .tables import BATCH_BYTES, LocalTable, create_server_table, read_local_tab
 Mode = Literal["server", "file"]
 Log = Callable[[str], None]
 
+# `:tag` is a LIKE pattern: `%<marker>%` (a description ends with both markers; older imports wrote
+# the provenance tag alone).
 PREVIOUS_ANNOTATIONS_QUERY = (
     "select l.child.id, l.child.ns from PlateAnnotationLink l "
-    "where l.parent.id = :pid and l.child.description = :tag"
+    "where l.parent.id = :pid and l.child.description like :tag"
 )
 PREVIOUS_ROIS_QUERY = (
-    "select r.id from Roi r where r.description = :tag and r.image.id in "
+    "select r.id from Roi r where r.description like :tag and r.image.id in "
     "(select ws.image.id from WellSample ws where ws.well.plate.id = :pid)"
 )
 DELETE_TIMEOUT_S = 600.0
@@ -76,6 +79,7 @@ class UploadReport:
     tables: list[TableUpload] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    replaces: str = "plate and format"  # what earlier imports it replaces: "source", or "plate and format"
 
     @property
     def well_table(self) -> TableUpload | None:
@@ -92,10 +96,10 @@ class UploadReport:
         out.append(f"  {verb}: " + ", ".join(f"{n} {k}" for k, n in sorted(self.created.items())))
         dverb = "would delete" if self.dry_run else "deleted"
         if any(self.deleted.values()):
-            out.append(f"  {dverb} (previous import of this source): "
+            out.append(f"  {dverb} (previous import of this {self.replaces}): "
                        + ", ".join(f"{len(v)} {k}" for k, v in sorted(self.deleted.items()) if v))
         else:
-            out.append("  no previous import of this source on this plate")
+            out.append(f"  no previous import of this {self.replaces} on this plate")
         out.extend(f"  warning: {w}" for w in self.warnings)
         return out
 
@@ -120,14 +124,20 @@ def _params(**values: Any) -> Any:
     return params
 
 
-def find_previous(query: Any, plate_id: int, tag: str) -> dict[str, list[int]]:
-    """What an earlier import of this source created on this plate: FileAnnotations and ROIs."""
-    annotations = query.projection(PREVIOUS_ANNOTATIONS_QUERY, _params(pid=plate_id, tag=tag))
-    rois = query.projection(PREVIOUS_ROIS_QUERY, _params(pid=plate_id, tag=tag))
-    return {
-        "FileAnnotation": sorted({int(r[0].getValue()) for r in annotations}),
-        "Roi": sorted({int(r[0].getValue()) for r in rois}),
-    }
+def like_pattern(marker: str) -> str:
+    """A LIKE pattern matching descriptions that contain `marker` (HQL's wildcards in it escaped away)."""
+    return "%" + marker.replace("%", "_").replace("\\", "_") + "%"
+
+
+def find_previous(query: Any, plate_id: int, markers_: list[str]) -> dict[str, list[int]]:
+    """What earlier imports created on this plate whose descriptions carry any of `markers_`."""
+    annotations: set[int] = set()
+    rois: set[int] = set()
+    for marker in markers_:
+        params = _params(pid=plate_id, tag=like_pattern(marker))
+        annotations.update(int(r[0].getValue()) for r in query.projection(PREVIOUS_ANNOTATIONS_QUERY, params))
+        rois.update(int(r[0].getValue()) for r in query.projection(PREVIOUS_ROIS_QUERY, params))
+    return {"FileAnnotation": sorted(annotations), "Roi": sorted(rois)}
 
 
 def delete_objects(sf: Any, targets: dict[str, list[int]], timeout: float = DELETE_TIMEOUT_S) -> None:
@@ -227,13 +237,16 @@ def _order(entries: list[Any]) -> list[Any]:
 def upload_bundle(bundle: Path, server: ServerOptions | Any, *, plate_id: int | None = None,
                   plate_name: str | None = None, dry_run: bool = False, mode: Mode = "server",
                   sources: Path | None = None, allow_missing: bool = False, log: Log | None = None,
-                  batch_bytes: int = BATCH_BYTES, roi_batch: int = ROI_BATCH) -> UploadReport:
+                  batch_bytes: int = BATCH_BYTES, roi_batch: int = ROI_BATCH,
+                  keep_previous: bool = False) -> UploadReport:
     """Upload a bundle (DIR/<plate>/ with manifest.json) to a Plate, given by id or unique name.
 
     `server` is ServerOptions (a session is opened and closed here) or an open session (omero.client,
     BlitzGateway or ServiceFactory). `sources`: the plate folder the bundle was parsed from, so the raw
     result files are attached too (skipped with a warning when None). `allow_missing`: write results
-    whose well or field has no image with id -1 instead of refusing (always reported).
+    whose well or field has no image with id -1 instead of refusing (always reported). What an earlier
+    import of the same source created is always replaced; so is, unless `keep_previous`, what an earlier
+    hcs-import upload of the same plate and format created from other files (a re-analysis).
     """
     require_omero()
     started = time.perf_counter()
@@ -244,7 +257,8 @@ def upload_bundle(bundle: Path, server: ServerOptions | Any, *, plate_id: int | 
         raise UploadError(f"mode must be 'server' or 'file', not {mode!r}")
     manifest = read_manifest(bundle)
     key = manifest["provenance"]["key"]
-    tag = provenance_tag(key)
+    fmt = str(manifest.get("format", ""))
+    tag = f"{provenance_tag(key)} {markers(key, fmt)}"  # ROI descriptions: both markers
     with _session(server) as sf:
         query = sf.getQueryService()
         pid = plate_id if plate_id is not None else find_plate_id(query, str(plate_name))
@@ -259,7 +273,8 @@ def upload_bundle(bundle: Path, server: ServerOptions | Any, *, plate_id: int | 
                 raise UploadError(f"Plate {pid}: results without images: {shown}{more}. "
                                   "Check --plate-id, or use --allow-missing to store them with id -1")
             report.warnings += prepared.missing
-        report.deleted = find_previous(query, pid, tag)
+        report.replaces = "source" if keep_previous else "plate and format"
+        report.deleted = find_previous(query, pid, [provenance_tag(key)] + ([] if keep_previous else [format_tag(fmt)]))
         raw_files = _raw_files(manifest, sources, report)
         _plan(report, prepared, raw_files)
         if dry_run:
@@ -267,7 +282,8 @@ def upload_bundle(bundle: Path, server: ServerOptions | Any, *, plate_id: int | 
             return report
         created = _Created()
         try:
-            _execute(sf, report, prepared, plate, tag, mode, raw_files, created, say, batch_bytes, roi_batch)
+            _execute(sf, report, prepared, plate, tag, (key, fmt), mode, raw_files, created, say, batch_bytes,
+                     roi_batch)
         except BaseException as exc:
             say(f"upload failed ({type(exc).__name__}); deleting the {sum(map(len, created.ids.values()))} "
                 "objects this run created")
@@ -319,14 +335,14 @@ def _plan(report: UploadReport, prepared: _Prepared, raw_files: list[Path]) -> N
                                  if e["kind"] == "objects" and e["population"] in rois_by_pop)
 
 
-def _annotate(update: Any, plate_id: int, file_id: int, ns: str, tag: str, created: _Created) -> int:
+def _annotate(update: Any, plate_id: int, file_id: int, ns: str, description: str, created: _Created) -> int:
     """FileAnnotation on the file, linked to the Plate, in one save; returns the annotation id."""
     from omero.model import FileAnnotationI, OriginalFileI, PlateAnnotationLinkI, PlateI
     from omero.rtypes import rstring
 
     ann = FileAnnotationI()
     ann.ns = rstring(ns)
-    ann.description = rstring(tag)
+    ann.description = rstring(description)
     ann.file = OriginalFileI(file_id, False)
     link = PlateAnnotationLinkI()
     link.parent = PlateI(plate_id, False)
@@ -353,8 +369,18 @@ def _link_rois(update: Any, roi_ids: np.ndarray, ann_id: int, batch: int) -> Non
         update.saveAndReturnIds(links)
 
 
-def _execute(sf: Any, report: UploadReport, prepared: _Prepared, plate: PlateIds, tag: str, mode: Mode,
-             raw_files: list[Path], created: _Created, say: Log, batch_bytes: int, roi_batch: int) -> None:
+def table_label(plate_name: str, entry: dict[str, Any], table: LocalTable) -> str:
+    """What a table is, in words: OMERO.insight lists measurement tables by this (see README, viewers)."""
+    part = f", part {entry['part']} of {entry['parts']}" if entry.get("parts", 1) > 1 else ""
+    what = {"objects": "objects", "fields": "per field", "wells": "per well"}.get(entry["kind"], entry["kind"])
+    return (f"{plate_name} {entry['population']}: {what}, {table.rows} rows x {len(table.names)} columns{part} "
+            "(hcs-import)")
+
+
+def _execute(sf: Any, report: UploadReport, prepared: _Prepared, plate: PlateIds, tag: str,
+             source: tuple[str, str], mode: Mode, raw_files: list[Path], created: _Created, say: Log,
+             batch_bytes: int, roi_batch: int) -> None:
+    key, fmt = source
     update = sf.getUpdateService()
     colours = population_colours([p.population for p, _ in prepared.roi_plans])
     roi_ids: dict[str, tuple[RoiPlan, np.ndarray]] = {}
@@ -380,11 +406,14 @@ def _execute(sf: Any, report: UploadReport, prepared: _Prepared, plate: PlateIds
             else:
                 file_id = upload_table_file(sf, name, table, ids, Path(tmp), track)
             planned.file_id = file_id
-            planned.annotation_id = _annotate(update, plate.plate_id, file_id, planned.namespace, tag, created)
+            description = annotation_description(table_label(plate.name, entry, table), key, fmt)
+            planned.annotation_id = _annotate(update, plate.plate_id, file_id, planned.namespace, description,
+                                              created)
             if entry["kind"] == "objects":
                 _link_rois(update, roi_for_rows, planned.annotation_id, roi_batch)
     for path in raw_files:
         say(f"attaching {path.name}")
         mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         file_id = upload_file(sf, path, path.name, mimetype, track, file_path="")
-        _annotate(update, plate.plate_id, file_id, NS_RAW, tag, created)
+        _annotate(update, plate.plate_id, file_id, NS_RAW,
+                  annotation_description(f"{plate.name} source file {path.name} (hcs-import)", key, fmt), created)
