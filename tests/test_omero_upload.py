@@ -254,3 +254,17 @@ def test_reanalysis_replaces_the_previous_analysis_unless_kept(plate96: tuple[Pa
     assert "someone else's table" in descriptions  # not made by hcs-import: never touched
     keys = {manifest(b)["provenance"]["key"] for b in (bundle, bundle2)}
     assert not [d for d in descriptions if any(k in d for k in keys)]
+
+
+def test_object_tables_can_be_kept_off_the_plate(plate96: tuple[Path, Path], server: FakeServer) -> None:
+    """--no-object-tables: the Plate's only OMERO.tables file is the per-well one (what omero-parade should
+    find first); the ROIs are still made, with their Roi links to no table."""
+    _src, bundle = plate96
+    plate = server.add_plate("P1", 8, 12, 2)
+    report = upload_bundle(bundle, server.sf(), plate_id=oid(plate), object_tables=False)
+    assert [t.kind for t in report.tables] == ["wells"]
+    tables_on_plate = [a for a in server.all("FileAnnotation").values()
+                       if unwrap(server.all("OriginalFile")[oid(a.getFile())].mimetype) == "OMERO.tables"]
+    assert [unwrap(a.ns) for a in tables_on_plate] == [NS_BULK]
+    assert server.counts_by_type()["Roi"] == manifest(bundle)["rois"]["count"]
+    assert not server.all("RoiAnnotationLink")

@@ -43,12 +43,16 @@ def _print_bundle(result: ImportResult) -> None:
 @click.option("--keep-previous", is_flag=True,
               help="Keep what an earlier hcs-import upload of this plate and format made from other result files "
                    "(a re-analysis); by default it is replaced. An upload of the same files always replaces.")
+@click.option("--object-tables/--no-object-tables", "object_tables", default=True, show_default=True,
+              help="Upload the per-object tables to the Plate (OMERO.insight's measurement tool needs them); "
+                   "without, viewers that take the first table on a Plate (omero-parade) find the per-well one.")
 @click.option("--source-plate", "source_plate", metavar="NAME",
               help="When PATH holds the exports of several plates: the plate to read (as its files name it).")
 @parse_options
 @server_options
 @plate_target_options
-def command(path: Path, out: Path | None, keep_previous: bool, source_plate: str | None, format_name: str | None,
+def command(path: Path, out: Path | None, keep_previous: bool, object_tables: bool, source_plate: str | None,
+            format_name: str | None,
             plate_geometry: str | None, bad_values: str, rois: bool, workers: int | None, column_map: Path | None,
             server: str | None, port: int, user: str | None, session_key: str | None, group: str | None,
             upload_mode: str, dry_run: bool, allow_missing: bool, plate_id: int | None,
@@ -78,7 +82,7 @@ def command(path: Path, out: Path | None, keep_previous: bool, source_plate: str
         report = upload_bundle(bundle, target, plate_id=plate_id, plate_name=plate_name, dry_run=dry_run,
                                mode=upload_mode, sources=sources,  # type: ignore[arg-type]
                                allow_missing=allow_missing, log=lambda msg: click.echo(f"  {msg}", err=True),
-                               keep_previous=keep_previous)
+                               keep_previous=keep_previous, object_tables=object_tables)
         for line in report.lines():
             click.echo(line)
 

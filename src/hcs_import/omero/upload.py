@@ -187,10 +187,12 @@ class _Prepared:
     missing: list[str]
 
 
-def _prepare(bundle: Path, manifest: dict[str, Any], plate: PlateIds) -> _Prepared:
+def _prepare(bundle: Path, manifest: dict[str, Any], plate: PlateIds, object_tables: bool = True) -> _Prepared:
     missing: list[str] = []
     entries = []
     for entry in manifest["tables"]:
+        if entry["kind"] == "objects" and not object_tables:
+            continue
         table = read_local_table(bundle / entry["path"])
         frame = pd.DataFrame(table.columns([k for k in (WELL_ROW, WELL_COLUMN, WELL, FIELD) if k in table.names]))
         if WELL in frame:
@@ -238,7 +240,7 @@ def upload_bundle(bundle: Path, server: ServerOptions | Any, *, plate_id: int | 
                   plate_name: str | None = None, dry_run: bool = False, mode: Mode = "server",
                   sources: Path | None = None, allow_missing: bool = False, log: Log | None = None,
                   batch_bytes: int = BATCH_BYTES, roi_batch: int = ROI_BATCH,
-                  keep_previous: bool = False) -> UploadReport:
+                  keep_previous: bool = False, object_tables: bool = True) -> UploadReport:
     """Upload a bundle (DIR/<plate>/ with manifest.json) to a Plate, given by id or unique name.
 
     `server` is ServerOptions (a session is opened and closed here) or an open session (omero.client,
@@ -247,6 +249,9 @@ def upload_bundle(bundle: Path, server: ServerOptions | Any, *, plate_id: int | 
     whose well or field has no image with id -1 instead of refusing (always reported). What an earlier
     import of the same source created is always replaced; so is, unless `keep_previous`, what an earlier
     hcs-import upload of the same plate and format created from other files (a re-analysis).
+    `object_tables` False keeps the per-object tables off the Plate (ROIs and per-well / per-field tables
+    are still uploaded): a viewer that takes the first OMERO.tables file on a Plate (omero-parade) then
+    finds the per-well one; OMERO.insight's measurement tool, which needs the object tables, shows nothing.
     """
     require_omero()
     started = time.perf_counter()
@@ -264,7 +269,7 @@ def upload_bundle(bundle: Path, server: ServerOptions | Any, *, plate_id: int | 
         pid = plate_id if plate_id is not None else find_plate_id(query, str(plate_name))
         plate = load_plate(query, pid)
         say(f"Plate {pid} ({plate.name}): {len(plate.wells)} wells, {len(plate.images)} images")
-        prepared = _prepare(bundle, manifest, plate)
+        prepared = _prepare(bundle, manifest, plate, object_tables)
         report = UploadReport(pid, plate.name, mode, dry_run, key)
         if prepared.missing:
             if not allow_missing:
