@@ -221,3 +221,17 @@ def test_cli_round_trip(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped
     assert served.column("WELL LABEL").values[0] in (b"A - 1", "A - 1")
     assert served.column("Nuclei cg X wv1").values == objects.data["Nuclei cg X wv1"].tolist()
     assert manifest["rois"]["count"] == len(analysis.rois) == 2 * objects.rows
+
+
+def test_acquisitions_without_plate_id_are_listed_not_merged(tmp_path: Path) -> None:
+    """Two object files with one header and no Plate ID are two acquisitions (as real IN Carta exports of
+    Day0 / Day1 are): refused with their names, readable one at a time."""
+    folder = write_incarta_plate(tmp_path / "acq", SynthSpec(wells=96, fields=1, objects=2, layout="several-plates"),
+                                 per_well=False)
+    for csv_file in folder.glob("*.csv"):
+        frame = pd.read_csv(csv_file).drop(columns=["Plate ID"])
+        frame.to_csv(csv_file, index=False)
+    with pytest.raises(InputError, match="holds exports of 2 plates: 'acq 2 Object Data', 'acq Object Data'"):
+        incarta.parse(folder, ParseOptions())
+    one = incarta.parse(folder, ParseOptions(source_plate="acq 2 Object Data"))
+    assert [t.name for t in one.object_tables] == ["acq 2 Object Data"]

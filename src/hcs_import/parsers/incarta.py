@@ -226,6 +226,36 @@ def plate_id(table: DelimitedTable) -> str | None:
     return None
 
 
+def group_by_plate(read: list[tuple[Path, DelimitedTable, str | None]], folder_name: str) -> dict[str, list[Path]]:
+    """Files by plate: by `Plate ID`; files without one belong to the only named plate, or to the folder.
+
+    Files without a Plate ID that share one header (the same columns: one export layout) are separate
+    acquisitions, not parts of one plate (IN Carta writes one object file per acquisition; two
+    populations of one plate have different columns): each is then a plate of its own, named by its file,
+    so they are listed rather than merged.
+    """
+    plates: dict[str, list[Path]] = {}
+    for p, _, pid in read:
+        if pid is not None:
+            plates.setdefault(pid, []).append(p)
+    unnamed = [(p, table) for p, table, pid in read if pid is None]
+    by_header: dict[tuple[str, ...], list[Path]] = {}
+    for p, table in unnamed:
+        by_header.setdefault(tuple(table.data.columns), []).append(p)
+    repeated = [files for files in by_header.values() if len(files) > 1]
+    if repeated and not plates:
+        acquisitions = {p.stem: [p] for files in repeated for p in files}
+        rest = [p for p, _ in unnamed if p.stem not in acquisitions]
+        if rest and len(acquisitions) == 1:
+            next(iter(acquisitions.values())).extend(rest)
+        elif rest:
+            acquisitions.setdefault(folder_name, []).extend(rest)
+        return acquisitions
+    if unnamed:
+        plates.setdefault(next(iter(plates)) if len(plates) == 1 else folder_name, []).extend(p for p, _ in unnamed)
+    return plates
+
+
 def _table(path: Path, table: DelimitedTable, name: str, wells: tuple[np.ndarray, np.ndarray],
            columns: int) -> tuple[MeasurementTable, bool]:
     """The file's table, and whether it is an object table."""
@@ -280,14 +310,7 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
         done += p.stat().st_size
         if options.progress:
             options.progress(done, total)
-    plates: dict[str, list[Path]] = {}
-    for p, _, pid in read:
-        if pid is not None:
-            plates.setdefault(pid, []).append(p)
-    folder_name = root.name if path.is_dir() else path.stem
-    unnamed = [p for p, _, pid in read if pid is None]
-    if unnamed:
-        plates.setdefault(next(iter(plates)) if len(plates) == 1 else folder_name, []).extend(unnamed)
+    plates = group_by_plate([(p, table, pid) for p, table, pid in read], root.name if path.is_dir() else path.stem)
     chosen = choose_plate(path, plates, options.source_plate)
     read = [(p, table, _well_rows_cols(table)) for p, table, _ in read if p in plates[chosen]]
     csvs = [p for p, _, _ in read]
