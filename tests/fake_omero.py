@@ -23,12 +23,17 @@ import omero.clients
 import omero.cmd
 import omero.columns
 import omero.grid
-from omero.model import ImageI, OriginalFileI, PlateI, WellI, WellSampleI
+from omero.model import ImageI, OriginalFileI, PlateI, ScreenI, WellI, WellSampleI
 from omero.rtypes import rint, rlong, rstring, unwrap
 
 from hcs_import.omero.resolve import PLATE_BY_NAME_QUERY, PLATE_QUERY
 from hcs_import.omero.server_side import ATTACHED_FILES_QUERY, FILESET_FILES_QUERY, SCREEN_PLATES_QUERY
-from hcs_import.omero.upload import PREVIOUS_ANNOTATIONS_QUERY, PREVIOUS_ROIS_QUERY
+from hcs_import.omero.upload import (
+    PREVIOUS_ANNOTATIONS_QUERY,
+    PREVIOUS_ROIS_QUERY,
+    PREVIOUS_SCREEN_ANNOTATIONS_QUERY,
+    SCREENS_OF_PLATE_QUERY,
+)
 from real_tables import TablesService, shared_service
 
 SHAPES = ("Point", "Ellipse", "Rectangle", "Polygon", "Mask", "Line", "Label", "Polyline")
@@ -182,6 +187,14 @@ class FakeServer:
         self.file_bytes[i] = bytearray(path.read_bytes())
         return i
 
+    def add_screen(self, name: str, plates: list[Any]) -> int:
+        """A Screen holding the given Plates (ScreenPlateLinks as a plain mapping)."""
+        screen = ScreenI()
+        screen.name = rstring(name)
+        sid = self.put(screen)
+        self.screens[sid] = [oid(p) for p in plates]
+        return sid
+
     def add_plate(self, name: str, rows: int, cols: int, fields: int,
                   without: set[tuple[int, int, int]] = frozenset()) -> Any:
         """A loaded Plate -> Wells -> WellSamples -> Images graph; `without`: (row, col, field) with no image."""
@@ -294,7 +307,7 @@ class FakeServer:
                 self.all("Shape").pop(oid(s), None)
         for i in anns & set(self.all("FileAnnotation")):
             files.add(oid(self.all("FileAnnotation").pop(i).getFile()))
-        for lk_kind in ("PlateAnnotationLink", "RoiAnnotationLink"):
+        for lk_kind in ("PlateAnnotationLink", "ScreenAnnotationLink", "RoiAnnotationLink"):
             links = self.all(lk_kind)
             for i in [i for i, lk in links.items() if oid(lk.getChild()) in anns or
                       (lk_kind == "RoiAnnotationLink" and oid(lk.getParent()) in rois)]:
@@ -344,6 +357,12 @@ class FakeQuery:
             images = {oid(ws.getImage()) for w in plate.copyWells() for ws in w.copyWellSamples()}
             return [[rlong(i)] for i, r in self.s.all("Roi").items()
                     if like(unwrap(r.description), p["tag"]) and oid(r.getImage()) in images]
+        if hql == SCREENS_OF_PLATE_QUERY:
+            return [[rlong(sid)] for sid, plates in sorted(self.s.screens.items()) if p["pid"] in plates]
+        if hql == PREVIOUS_SCREEN_ANNOTATIONS_QUERY:
+            return [[rlong(oid(lk.getChild())), rstring(unwrap(self.s.all("FileAnnotation")[oid(lk.getChild())].ns))]
+                    for lk in self.s.links("ScreenAnnotationLink", parent=p["sid"])
+                    if like(unwrap(self.s.all("FileAnnotation")[oid(lk.getChild())].description), p["tag"])]
         if hql == SCREEN_PLATES_QUERY:
             return [[rlong(i)] for i in sorted(i for sid in p["ids"] for i in self.s.screens.get(sid, []))]
         if hql == FILESET_FILES_QUERY:

@@ -43,10 +43,10 @@ def test_script_reads_attachments_and_uploads(small_plate: tuple[Path, Path]) ->
     server = FakeServer()
     plate = server.add_plate("P9", 8, 12, 1)
     other = server.add_plate("empty", 8, 12, 1)
-    server.screens[500] = [oid(plate), oid(other)]
+    screen = server.add_screen("S", [plate, other])
     for f in sorted(p for p in src.rglob("*") if p.is_file()):
         attach(server, oid(plate), f, NS_RAW)
-    message, ann_id = run(server.sf(), "Screen", [500])
+    message, ann_id = run(server.sf(), "Screen", [screen])
     assert f"Plate {oid(plate)} (" in message and f"Plate {oid(other)}: no fileset files" in message
     ann = server.all("FileAnnotation")[ann_id]
     assert unwrap(ann.ns) == NS_BULK

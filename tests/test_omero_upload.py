@@ -268,3 +268,31 @@ def test_object_tables_can_be_kept_off_the_plate(plate96: tuple[Path, Path], ser
     assert [unwrap(a.ns) for a in tables_on_plate] == [NS_BULK]
     assert server.counts_by_type()["Roi"] == manifest(bundle)["rois"]["count"]
     assert not server.all("RoiAnnotationLink")
+
+
+def test_plate_in_a_screen_also_gets_a_screen_level_per_well_table(plate96: tuple[Path, Path],
+                                                                   server: FakeServer) -> None:
+    """omero-parade and IDR tooling read a Screen's per-well table by its Plate and Well columns."""
+    _src, bundle = plate96
+    plate = server.add_plate("P1", 8, 12, 2)
+    other = server.add_plate("P2", 8, 12, 2)
+    screen = server.add_screen("S", [plate, other])
+    report = upload_bundle(bundle, server.sf(), plate_id=oid(plate))
+    [planned] = report.screen_tables
+    links = server.links("ScreenAnnotationLink", parent=screen)
+    assert [oid(lk.getChild()) for lk in links] == [planned.annotation_id]
+    ann = server.all("FileAnnotation")[planned.annotation_id]
+    assert unwrap(ann.ns) == NS_BULK and f"hcs-import plate {oid(plate)};" in unwrap(ann.description)
+    table = server.tables[planned.file_id]
+    v, types = table.values(), table.types()
+    assert list(v)[:2] == ["Plate", "Well"] and (types["Plate"], types["Well"]) == ("PlateColumn", "WellColumn")
+    assert set(v["Plate"]) == {oid(plate)} and len(v["Well"]) == 96
+    assert v["Well"] == [server.well_id(plate, r, c) for r, c in zip(v["well_row"], v["well_column"], strict=True)]
+    plate_wells = server.tables[report.well_table.file_id].values()
+    assert {k: x for k, x in v.items() if k != "Plate"} == plate_wells  # the same rows as the Plate's table
+    # a re-import replaces this plate's Screen table, and leaves another plate's alone
+    other_report = upload_bundle(bundle, server.sf(), plate_id=oid(other))
+    again = upload_bundle(bundle, server.sf(), plate_id=oid(plate))
+    assert planned.annotation_id in again.deleted["FileAnnotation"]
+    remaining = {oid(lk.getChild()) for lk in server.links("ScreenAnnotationLink", parent=screen)}
+    assert remaining == {other_report.screen_tables[0].annotation_id, again.screen_tables[0].annotation_id}

@@ -33,6 +33,11 @@ def markers(key: str, fmt: str) -> str:
     return f"[{format_tag(fmt)}; {provenance_tag(key)}]"
 
 
+def plate_tag(plate_id: int) -> str:
+    """Marks a Screen-level table as one plate's (the `;` ends the id: plate 5 never matches plate 51)."""
+    return f"hcs-import plate {plate_id};"
+
+
 def annotation_description(label: str, key: str, fmt: str) -> str:
     """A FileAnnotation description that reads well where OMERO.insight lists tables by description
     ("Cells: objects, 7760 rows x 25 columns") and still carries the markers a re-import looks for."""
@@ -40,4 +45,4 @@ def annotation_description(label: str, key: str, fmt: str) -> str:
 
 
 __all__ = ["FORMAT_TAG", "NS_BULK", "NS_MEASUREMENT", "NS_RAW", "PROVENANCE_TAG", "TABLES_MIMETYPE",
-           "annotation_description", "format_tag", "markers", "provenance_tag"]
+           "annotation_description", "format_tag", "markers", "plate_tag", "provenance_tag"]

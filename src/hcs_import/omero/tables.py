@@ -64,6 +64,17 @@ class LocalTable:
                 yield start, mea.read(start, min(self.rows, start + step))
 
 
+def with_plate_column(table: LocalTable) -> LocalTable:
+    """The table with a leading `Plate` PlateColumn (values given as ids at upload): a Screen-level table.
+
+    omero-parade and IDR tooling read a Screen's per-well table through its `Plate` and `Well` columns.
+    The rows still come from the bundle's file; only the column list and row type grow.
+    """
+    dtype = np.dtype([("Plate", "<i8"), *((n, table.dtype.fields[n][0]) for n in table.names)])
+    return LocalTable(table.path, ["Plate", *table.names], ["PlateColumn", *table.kinds],
+                      ["OMERO Plate", *table.descriptions], dtype, table.rows, dict(table.metadata))
+
+
 def _text(x: Any) -> str:
     return x.decode("utf-8") if isinstance(x, bytes) else str(x)
 

@@ -26,11 +26,28 @@ from ..errors import HcsImportError
 from ..model import FIELD, WELL, WELL_COLUMN, WELL_ROW
 from ..writers.bundle import ROIS_FILE, read_manifest
 from ..writers.rois_file import read_rois
-from . import NS_BULK, NS_MEASUREMENT, NS_RAW, annotation_description, format_tag, markers, provenance_tag
+from . import (
+    NS_BULK,
+    NS_MEASUREMENT,
+    NS_RAW,
+    annotation_description,
+    format_tag,
+    markers,
+    plate_tag,
+    provenance_tag,
+)
 from .connect import OmeroError, ServerOptions, open_session, require_omero, service_factory
 from .resolve import PlateIds, find_plate_id, load_plate
 from .rois import ROI_BATCH, RoiPlan, batches, plan_rois, population_colours, save_rois
-from .tables import BATCH_BYTES, LocalTable, create_server_table, read_local_table, upload_file, upload_table_file
+from .tables import (
+    BATCH_BYTES,
+    LocalTable,
+    create_server_table,
+    read_local_table,
+    upload_file,
+    upload_table_file,
+    with_plate_column,
+)
 
 Mode = Literal["server", "file"]
 Log = Callable[[str], None]
@@ -44,6 +61,11 @@ PREVIOUS_ANNOTATIONS_QUERY = (
 PREVIOUS_ROIS_QUERY = (
     "select r.id from Roi r where r.description like :tag and r.image.id in "
     "(select ws.image.id from WellSample ws where ws.well.plate.id = :pid)"
+)
+SCREENS_OF_PLATE_QUERY = "select l.parent.id from ScreenPlateLink l where l.child.id = :pid order by l.parent.id"
+PREVIOUS_SCREEN_ANNOTATIONS_QUERY = (
+    "select l.child.id, l.child.ns from ScreenAnnotationLink l "
+    "where l.parent.id = :sid and l.child.description like :tag"
 )
 DELETE_TIMEOUT_S = 600.0
 
@@ -80,6 +102,8 @@ class UploadReport:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     replaces: str = "plate and format"  # what earlier imports it replaces: "source", or "plate and format"
+    screens: list[int] = field(default_factory=list)  # Screens that get the plate's per-well table
+    screen_tables: list[TableUpload] = field(default_factory=list)
 
     @property
     def well_table(self) -> TableUpload | None:
@@ -93,6 +117,9 @@ class UploadReport:
         for t in self.tables:
             where = "" if self.dry_run else f" -> FileAnnotation {t.annotation_id} (OriginalFile {t.file_id})"
             out.append(f"  table {t.name}: {t.kind}, {t.rows} rows x {t.columns} columns, ns {t.namespace}{where}")
+        for t in self.screen_tables:
+            where = "" if self.dry_run else f" -> FileAnnotation {t.annotation_id} (OriginalFile {t.file_id})"
+            out.append(f"  screen table {t.name}: {t.rows} rows x {t.columns} columns, ns {t.namespace}{where}")
         out.append(f"  {verb}: " + ", ".join(f"{n} {k}" for k, n in sorted(self.created.items())))
         dverb = "would delete" if self.dry_run else "deleted"
         if any(self.deleted.values()):
@@ -124,9 +151,24 @@ def _params(**values: Any) -> Any:
     return params
 
 
-def like_pattern(marker: str) -> str:
-    """A LIKE pattern matching descriptions that contain `marker` (HQL's wildcards in it escaped away)."""
-    return "%" + marker.replace("%", "_").replace("\\", "_") + "%"
+def like_pattern(*markers_: str) -> str:
+    """A LIKE pattern matching descriptions that contain the markers in this order (HQL's wildcards in
+    them made single-character wildcards, which still match themselves)."""
+    return "%" + "%".join(m.replace("%", "_").replace("\\", "_") for m in markers_) + "%"
+
+
+def screens_of(query: Any, plate_id: int) -> list[int]:
+    return [int(r[0].getValue()) for r in query.projection(SCREENS_OF_PLATE_QUERY, _params(pid=plate_id))]
+
+
+def find_previous_on_screens(query: Any, screen_ids: list[int], plate_id: int, markers_: list[str]) -> list[int]:
+    """Screen-level tables an earlier import of this plate wrote (their descriptions carry the plate's id)."""
+    found: set[int] = set()
+    for sid in screen_ids:
+        for marker in markers_:
+            params = _params(sid=sid, tag=like_pattern(marker, plate_tag(plate_id)))
+            found.update(int(r[0].getValue()) for r in query.projection(PREVIOUS_SCREEN_ANNOTATIONS_QUERY, params))
+    return sorted(found)
 
 
 def find_previous(query: Any, plate_id: int, markers_: list[str]) -> dict[str, list[int]]:
@@ -186,6 +228,11 @@ class _Prepared:
     roi_plans: list[tuple[RoiPlan, np.ndarray]]
     missing: list[str]
 
+    @property
+    def well_entry(self) -> tuple[dict[str, Any], LocalTable, dict[str, np.ndarray]] | None:
+        """The per-well table (its first part), the one a Screen-level table repeats."""
+        return next((e for e in self.entries if e[0]["kind"] == "wells" and e[0].get("part", 1) == 1), None)
+
 
 def _prepare(bundle: Path, manifest: dict[str, Any], plate: PlateIds, object_tables: bool = True) -> _Prepared:
     missing: list[str] = []
@@ -240,7 +287,8 @@ def upload_bundle(bundle: Path, server: ServerOptions | Any, *, plate_id: int | 
                   plate_name: str | None = None, dry_run: bool = False, mode: Mode = "server",
                   sources: Path | None = None, allow_missing: bool = False, log: Log | None = None,
                   batch_bytes: int = BATCH_BYTES, roi_batch: int = ROI_BATCH,
-                  keep_previous: bool = False, object_tables: bool = True) -> UploadReport:
+                  keep_previous: bool = False, object_tables: bool = True,
+                  screen_table: bool = True) -> UploadReport:
     """Upload a bundle (DIR/<plate>/ with manifest.json) to a Plate, given by id or unique name.
 
     `server` is ServerOptions (a session is opened and closed here) or an open session (omero.client,
@@ -252,6 +300,8 @@ def upload_bundle(bundle: Path, server: ServerOptions | Any, *, plate_id: int | 
     `object_tables` False keeps the per-object tables off the Plate (ROIs and per-well / per-field tables
     are still uploaded): a viewer that takes the first OMERO.tables file on a Plate (omero-parade) then
     finds the per-well one; OMERO.insight's measurement tool, which needs the object tables, shows nothing.
+    `screen_table`: when the Plate is in a Screen, also write its per-well table to the Screen with a
+    leading `Plate` column (what omero-parade and IDR tooling read there); always built server-side.
     """
     require_omero()
     started = time.perf_counter()
@@ -279,7 +329,11 @@ def upload_bundle(bundle: Path, server: ServerOptions | Any, *, plate_id: int | 
                                   "Check --plate-id, or use --allow-missing to store them with id -1")
             report.warnings += prepared.missing
         report.replaces = "source" if keep_previous else "plate and format"
-        report.deleted = find_previous(query, pid, [provenance_tag(key)] + ([] if keep_previous else [format_tag(fmt)]))
+        wanted = [provenance_tag(key)] + ([] if keep_previous else [format_tag(fmt)])
+        report.deleted = find_previous(query, pid, wanted)
+        report.screens = screens_of(query, pid) if screen_table and prepared.well_entry is not None else []
+        on_screens = find_previous_on_screens(query, report.screens, pid, wanted)
+        report.deleted["FileAnnotation"] = sorted({*report.deleted["FileAnnotation"], *on_screens})
         raw_files = _raw_files(manifest, sources, report)
         _plan(report, prepared, raw_files)
         if dry_run:
@@ -332,25 +386,44 @@ def _plan(report: UploadReport, prepared: _Prepared, raw_files: list[Path]) -> N
     rois_by_pop = {plan.population: plan for plan, _ in prepared.roi_plans}
     c["Roi"] = sum(p.count for p in rois_by_pop.values())
     c["Shape"] = sum(len(p.frame) for p in rois_by_pop.values())
-    c["Table (OriginalFile OMERO.tables)"] = len(prepared.entries)
-    c["FileAnnotation"] = len(prepared.entries) + len(raw_files)
+    c["Table (OriginalFile OMERO.tables)"] = len(prepared.entries) + len(report.screens)
+    c["FileAnnotation"] = len(prepared.entries) + len(raw_files) + len(report.screens)
     c["PlateAnnotationLink"] = len(prepared.entries) + len(raw_files)
+    if report.screens and prepared.well_entry is not None:
+        entry, table, _ = prepared.well_entry
+        c["ScreenAnnotationLink"] = len(report.screens)
+        for sid in report.screens:
+            report.screen_tables.append(TableUpload(f"Screen {sid}: {entry['path']}", "wells", NS_BULK, table.rows,
+                                                    len(table.names) + 1))
     c["OriginalFile (raw source)"] = len(raw_files)
     c["RoiAnnotationLink"] = sum(rois_by_pop[e["population"]].count for e, _, _ in prepared.entries
                                  if e["kind"] == "objects" and e["population"] in rois_by_pop)
 
 
-def _annotate(update: Any, plate_id: int, file_id: int, ns: str, description: str, created: _Created) -> int:
-    """FileAnnotation on the file, linked to the Plate, in one save; returns the annotation id."""
-    from omero.model import FileAnnotationI, OriginalFileI, PlateAnnotationLinkI, PlateI
+def _annotate(update: Any, plate_id: int, file_id: int, ns: str, description: str, created: _Created,
+              screen_id: int | None = None) -> int:
+    """FileAnnotation on the file, linked to the Plate (or, given `screen_id`, the Screen) in one save;
+    returns the annotation id."""
+    from omero.model import (
+        FileAnnotationI,
+        OriginalFileI,
+        PlateAnnotationLinkI,
+        PlateI,
+        ScreenAnnotationLinkI,
+        ScreenI,
+    )
     from omero.rtypes import rstring
 
     ann = FileAnnotationI()
     ann.ns = rstring(ns)
     ann.description = rstring(description)
     ann.file = OriginalFileI(file_id, False)
-    link = PlateAnnotationLinkI()
-    link.parent = PlateI(plate_id, False)
+    if screen_id is None:
+        link = PlateAnnotationLinkI()
+        link.parent = PlateI(plate_id, False)
+    else:
+        link = ScreenAnnotationLinkI()
+        link.parent = ScreenI(screen_id, False)
     link.child = ann
     saved = update.saveAndReturnObject(link)
     ann_id = int(saved.getChild().getId().getValue())
@@ -416,6 +489,18 @@ def _execute(sf: Any, report: UploadReport, prepared: _Prepared, plate: PlateIds
                                               created)
             if entry["kind"] == "objects":
                 _link_rois(update, roi_for_rows, planned.annotation_id, roi_batch)
+        if report.screen_tables and prepared.well_entry is not None:
+            entry, table, ids = prepared.well_entry
+            screen_view = with_plate_column(table)
+            screen_ids = {**ids, "Plate": np.full(table.rows, plate.plate_id, dtype=np.int64)}
+            for sid, planned in zip(report.screens, report.screen_tables):
+                name = f"{plate.name} {entry['path']} (Screen {sid})"
+                say(f"writing table {name} ({table.rows} rows, server-side)")
+                planned.file_id = create_server_table(sf, name, screen_view, screen_ids, track, batch_bytes)
+                label = table_label(plate.name, entry, screen_view).replace(" (hcs-import)", ", Screen-level (hcs-import)")
+                description = f"{label} [{format_tag(fmt)}; {provenance_tag(key)}; {plate_tag(plate.plate_id)}]"
+                planned.annotation_id = _annotate(update, plate.plate_id, planned.file_id, NS_BULK, description,
+                                                  created, screen_id=sid)
     for path in raw_files:
         say(f"attaching {path.name}")
         mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
