@@ -497,7 +497,8 @@ def _execute(sf: Any, report: UploadReport, prepared: _Prepared, plate: PlateIds
                 name = f"{plate.name} {entry['path']} (Screen {sid})"
                 say(f"writing table {name} ({table.rows} rows, server-side)")
                 planned.file_id = create_server_table(sf, name, screen_view, screen_ids, track, batch_bytes)
-                label = table_label(plate.name, entry, screen_view).replace(" (hcs-import)", ", Screen-level (hcs-import)")
+                label = table_label(plate.name, entry, screen_view).replace(" (hcs-import)",
+                                                                            ", Screen-level (hcs-import)")
                 description = f"{label} [{format_tag(fmt)}; {provenance_tag(key)}; {plate_tag(plate.plate_id)}]"
                 planned.annotation_id = _annotate(update, plate.plate_id, planned.file_id, NS_BULK, description,
                                                   created, screen_id=sid)
