@@ -28,6 +28,7 @@ from omero.rtypes import rint, rlong, rstring, unwrap
 
 from hcs_import.omero.resolve import PLATE_BY_NAME_QUERY, PLATE_QUERY
 from hcs_import.omero.server_side import ATTACHED_FILES_QUERY, FILESET_FILES_QUERY, SCREEN_PLATES_QUERY
+from hcs_import.omero.status import PLATE_FILES_QUERY, ROIS_PER_IMAGE_QUERY, SCREEN_FILES_QUERY
 from hcs_import.omero.upload import (
     PREVIOUS_ANNOTATIONS_QUERY,
     PREVIOUS_ROIS_QUERY,
@@ -357,6 +358,23 @@ class FakeQuery:
             images = {oid(ws.getImage()) for w in plate.copyWells() for ws in w.copyWellSamples()}
             return [[rlong(i)] for i, r in self.s.all("Roi").items()
                     if like(unwrap(r.description), p["tag"]) and oid(r.getImage()) in images]
+        if hql in (PLATE_FILES_QUERY, SCREEN_FILES_QUERY):
+            link_kind, parent = ("PlateAnnotationLink", p.get("pid")) if hql == PLATE_FILES_QUERY else (
+                "ScreenAnnotationLink", p.get("sid"))
+            rows = []
+            for lk in sorted(self.s.links(link_kind, parent=parent), key=lambda lk: oid(lk.getChild())):
+                a = self.s.all("FileAnnotation")[oid(lk.getChild())]
+                f = self.s.all("OriginalFile")[oid(a.getFile())]
+                rows.append([rlong(oid(a)), a.ns, a.description, rlong(oid(f)), f.mimetype, f.name])
+            return rows
+        if hql == ROIS_PER_IMAGE_QUERY:
+            plate = self.s.all("Plate")[p["pid"]]
+            images = {oid(ws.getImage()) for w in plate.copyWells() for ws in w.copyWellSamples()}
+            counts: dict[int, int] = {}
+            for r in self.s.all("Roi").values():
+                if oid(r.getImage()) in images:
+                    counts[oid(r.getImage())] = counts.get(oid(r.getImage()), 0) + 1
+            return [[rlong(i), rlong(n)] for i, n in sorted(counts.items())]
         if hql == SCREENS_OF_PLATE_QUERY:
             return [[rlong(sid)] for sid, plates in sorted(self.s.screens.items()) if p["pid"] in plates]
         if hql == PREVIOUS_SCREEN_ANNOTATIONS_QUERY:

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from ..errors import HcsImportError
-from .options import build_parse_options, build_server_options, parse_options, server_options
+from .options import build_parse_options, build_server_options, connection_options, parse_options, server_options
 
 
 def _require_server(server: str | None) -> None:
@@ -82,4 +82,35 @@ def hook_command(plate_id: int, path: Path, format_name: str | None, plate_geome
     _print(report.lines())
 
 
-COMMANDS = [import_command, hook_command]
+@click.command("status")
+@click.argument("target", metavar="TARGET")
+@connection_options
+def status_command(target: str, server: str, port: int, user: str | None, session_key: str | None,
+                   group: str | None) -> None:
+    """Every hcs-import upload on TARGET (Plate:ID or Screen:ID), which table each OMERO viewer shows, and
+    images with more ROIs than OMERO.web draws."""
+    from ..omero.connect import open_session
+    from ..omero.status import parse_target, status
+
+    parse_target(target)  # a bad target is an error before any login
+    with open_session(build_server_options(server, port, user, session_key, group)) as client:
+        _print(status(client.getSession(), target))
+
+
+@click.command("remove")
+@click.argument("target", metavar="TARGET")
+@connection_options
+@click.option("--dry-run", is_flag=True, help="Print what would be deleted; change nothing.")
+def remove_command(target: str, server: str, port: int, user: str | None, session_key: str | None,
+                   group: str | None, dry_run: bool) -> None:
+    """Delete what hcs-import uploaded to TARGET (Plate:ID or Screen:ID): its ROIs, tables and attached source
+    files. Nothing else on the server is touched."""
+    from ..omero.connect import open_session
+    from ..omero.status import parse_target, remove
+
+    parse_target(target)
+    with open_session(build_server_options(server, port, user, session_key, group)) as client:
+        _print(remove(client.getSession(), target, dry_run=dry_run))
+
+
+COMMANDS = [import_command, hook_command, status_command, remove_command]

@@ -71,6 +71,21 @@ def server_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Only the OMERO connection (for commands that read or remove, not upload): no --password, as above."""
+    decorators = [
+        click.option("--server", "server", metavar="HOST", required=True, help="OMERO server."),
+        click.option("--port", type=int, default=4064, show_default=True, help="OMERO server port."),
+        click.option("--user", "user", help="OMERO user name (password: OMERO_PASSWORD or a prompt)."),
+        click.option("--session-key", "session_key", envvar="OMERO_SESSION_KEY", show_envvar=True,
+                     help="Join an existing session instead of logging in."),
+        click.option("--group", "group", help="OMERO group to work in (default: the user's default group)."),
+    ]
+    for deco in reversed(decorators):
+        func = deco(func)
+    return func
+
+
 def plate_target_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Which OMERO Plate receives the results."""
     func = click.option("--plate-name", "plate_name", help="Name of the OMERO Plate (must be unique).")(func)

@@ -18,7 +18,7 @@ from ..errors import FormatNotDetected, HcsImportError
 from ..parsers.base import ParseOptions
 from ..pipeline import import_plate
 from . import NS_RAW
-from .upload import Mode, UploadReport, upload_bundle
+from .upload import Mode, UploadReport, _params, upload_bundle
 
 SCREEN_PLATES_QUERY = "select l.child.id from ScreenPlateLink l where l.parent.id in (:ids) order by l.child.id"
 FILESET_FILES_QUERY = (
@@ -38,21 +38,6 @@ class PlateOutcome:
     plate_id: int
     report: UploadReport | None
     error: str | None
-
-
-def _params(**values: Any) -> Any:
-    from omero.rtypes import rlist, rlong, rstring
-    from omero.sys import ParametersI
-
-    p = ParametersI()
-    for k, v in values.items():
-        if isinstance(v, list):
-            p.add(k, rlist([rlong(x) for x in v]))
-        elif isinstance(v, int):
-            p.add(k, rlong(v))
-        else:
-            p.add(k, rstring(v))
-    return p
 
 
 def plate_ids(query: Any, data_type: str, ids: list[int]) -> list[int]:

@@ -142,12 +142,16 @@ class _Created:
 
 
 def _params(**values: Any) -> Any:
-    from omero.rtypes import rlong, rstring
+    """Query parameters: ints as RLong, lists of ints as RList of RLong, the rest as RString."""
+    from omero.rtypes import rlist, rlong, rstring
     from omero.sys import ParametersI
 
     params = ParametersI()
     for key, value in values.items():
-        params.add(key, rlong(value) if isinstance(value, int) else rstring(value))
+        if isinstance(value, list):
+            params.add(key, rlist([rlong(x) for x in value]))
+        else:
+            params.add(key, rlong(value) if isinstance(value, int) else rstring(value))
     return params
 
 
