@@ -92,6 +92,9 @@ def test_plugin_help_through_omero_cli(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "Import high-content-screening analysis results" in out.stdout
     assert "--plate-id" in out.stdout and "--mode" in out.stdout
+    for option in ("--plate-geometry", "--bad-values", "--no-rois", "--workers", "--column-map", "--source-plate",
+                   "--keep-previous", "--no-object-tables"):  # every `hcs-import plate` option
+        assert option in out.stdout, option
 
 
 def test_plugin_upload_uses_cli_session(small_plate: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
@@ -109,3 +112,23 @@ def test_plugin_upload_uses_cli_session(small_plate: tuple[Path, Path], capsys: 
     assert cli.rv == 0
     assert "created:" in capsys.readouterr().out
     assert {unwrap(a.ns) for a in server.all("FileAnnotation").values()} == {NS_BULK, NS_MEASUREMENT}
+
+
+def test_plugin_passes_the_plate_options_on(small_plate: tuple[Path, Path], tmp_path: Path) -> None:
+    """A plate folder through `omero hcs-import upload` with --no-rois, --bad-values nan, --plate-geometry and
+    --no-object-tables: each reaches the parse or the upload."""
+    from omero.cli import CLI
+
+    from hcs_import.omero.plugin import HELP, HcsImportControl
+
+    src, _ = small_plate
+    server = FakeServer()
+    plate = server.add_plate("P9", 8, 12, 1)
+    cli = CLI()
+    cli.register("hcs-import", HcsImportControl, HELP)
+    cli.conn = lambda args=None: FakeClient(server)
+    cli.invoke(["hcs-import", "upload", str(src), "--plate-id", str(oid(plate)), "--no-rois", "--bad-values", "nan",
+                "--plate-geometry", "8x12", "--no-object-tables", "--workers", "1"], strict=True)
+    assert cli.rv == 0
+    assert not server.all("Roi")
+    assert {unwrap(a.ns) for a in server.all("FileAnnotation").values()} == {NS_BULK, NS_RAW}

@@ -38,31 +38,46 @@ class HcsImportControl(BaseControl):
         upload.add_argument("--dry-run", action="store_true", help="Print what would be created and deleted")
         upload.add_argument("--allow-missing", action="store_true",
                             help="Store results of wells/fields without an image with id -1 instead of stopping")
+        # every parsing option of `hcs-import plate`, with the same names and meanings
+        upload.add_argument("--plate-geometry", metavar="RxC", help="Plate rows x columns when no layout file says")
+        upload.add_argument("--bad-values", choices=("error", "nan"), default="error",
+                            help="A non-numeric value where a number belongs: stop (default), or store NaN counted")
+        upload.add_argument("--no-rois", dest="rois", action="store_false", help="Do not build per-object ROIs")
+        upload.add_argument("--workers", type=int, help="Processes for parsing one large file (default: CPUs)")
+        upload.add_argument("--column-map", help="Column map for formats whose columns vary (BD Pathway)")
+        upload.add_argument("--source-plate", metavar="NAME",
+                            help="When PATH holds the exports of several plates: the plate to read")
+        upload.add_argument("--keep-previous", action="store_true",
+                            help="Keep an earlier upload of this plate and format made from other result files")
+        upload.add_argument("--no-object-tables", dest="object_tables", action="store_false",
+                            help="Keep the per-object tables off the Plate (ROIs and per-well tables still go)")
         upload.add_login_arguments()
 
     def upload(self, args: Any) -> None:
         from ..errors import HcsImportError
-        from ..parsers.base import ParseOptions
         from ..writers.bundle import MANIFEST
         from .upload import upload_bundle
 
         client = self.ctx.conn(args)
         path = Path(args.path)
+        common = {"plate_id": args.plate_id, "plate_name": args.plate_name, "dry_run": args.dry_run,
+                  "mode": args.mode, "allow_missing": args.allow_missing, "log": self.ctx.err,
+                  "keep_previous": args.keep_previous, "object_tables": args.object_tables}
         try:
             if (path / MANIFEST).is_file():
-                report = upload_bundle(path, client, plate_id=args.plate_id, plate_name=args.plate_name,
-                                       dry_run=args.dry_run, mode=args.mode, allow_missing=args.allow_missing,
-                                       log=self.ctx.err)
+                report = upload_bundle(path, client, **common)
             else:
                 import tempfile
 
+                from ..cli.options import build_parse_options
                 from ..pipeline import import_plate
 
+                options = build_parse_options(args.plate_geometry, args.bad_values, args.rois, args.workers,
+                                              Path(args.column_map) if args.column_map else None,
+                                              source_plate=args.source_plate)
                 with tempfile.TemporaryDirectory(prefix="hcs-import-") as tmp:
-                    bundle = import_plate(path, Path(tmp), ParseOptions(), args.format_name).bundle
-                    report = upload_bundle(bundle, client, plate_id=args.plate_id, plate_name=args.plate_name,
-                                           dry_run=args.dry_run, mode=args.mode, sources=path,
-                                           allow_missing=args.allow_missing, log=self.ctx.err)
+                    bundle = import_plate(path, Path(tmp), options, args.format_name).bundle
+                    report = upload_bundle(bundle, client, sources=path, **common)
         except HcsImportError as exc:
             self.ctx.die(exc.exit_code, f"hcs-import: error: {exc}")
         for line in report.lines():
