@@ -73,6 +73,11 @@ def test_server_mode_creates_linked_tables_and_rois(plate96: tuple[Path, Path], 
     wells = server.tables[oid(by_ns[NS_BULK][0].getFile())]
     v, types = wells.values(), wells.types()
     assert next(iter(v)) == "Well" and types["Well"] == "WellColumn"
+    # viewer rules: no Image column on the per-well table (a field image shows its objects, not the well's
+    # row); the per-well table is the newest table on the Plate (OMERO.web tries the newest first)
+    assert "Image" not in types
+    table_anns = [oid(a) for a in by_ns[NS_MEASUREMENT] + by_ns[NS_BULK]]
+    assert oid(by_ns[NS_BULK][0]) == max(table_anns)
     expected = [server.well_id(plate, r, c) for r, c in zip(v["well_row"], v["well_column"])]
     assert v["Well"] == expected and len(set(expected)) == 96
     assert wells.metadata["hcs_import.provenance_key"] == m["provenance"]["key"]
