@@ -240,3 +240,12 @@ def test_cli_synth_and_plate_on_the_wells_summary_layout(tmp_path: Path, cli) ->
     result = cli("plate", tmp_path / "p", "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output
     assert "Wells_Summary.h5: wells Wells Summary: 96 rows" in result.output
+
+
+def test_a_table_nested_deeper_is_found_too(tmp_path: Path) -> None:
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "r.xml").write_text('<?xml version="1.0"?>\n<Data version="1.1"><Results>\n<Table title="Wells Summary">'
+                                  + well(1, 1) + well(2, 2) + "</Table></Results></Data>\n")
+    parsed = parse_wells_summary(folder / "r.xml")
+    assert [t.title for t in parsed.tables] == ["Wells Summary"] and len(parsed.tables[0]) == 2

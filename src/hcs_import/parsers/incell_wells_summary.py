@@ -257,6 +257,7 @@ def parse_wells_summary(path: Path, bad_values: str = "error") -> WellsSummaryFi
     analysis: dict[str, str] = {}
     stack_plate: Plate | None = None
     builder: _TableBuilder | None = None
+    table_depth = 0  # depth of the open <Table>: found at any depth, its Wells are its children
     depth = 0
     for event, el in _events(path, encoding):
         if event == "start":
@@ -264,25 +265,29 @@ def parse_wells_summary(path: Path, bad_values: str = "error") -> WellsSummaryFi
             if depth == 1 and el.tag != ROOT_TAG:
                 raise InputError(path, f"line {el.sourceline}, <{el.tag}>",
                                  f"expected the root element <{ROOT_TAG}> of an IN Cell analysis XML")
-            if depth == 2 and el.tag == TABLE_TAG:
+            if el.tag == TABLE_TAG and builder is None:
                 builder = _TableBuilder(el.get("title") or f"Table {len(tables) + 1}", el.sourceline or 0)
+                table_depth = depth
             continue
         depth -= 1
-        if depth == 2 and builder is not None:
+        if builder is not None and depth == table_depth:  # a child of the open Table has ended
             if el.tag != WELL_TAG:
                 raise InputError(path, f"line {el.sourceline}, <{el.tag}>",
                                  f"unexpected element inside <Table title={builder.title!r}>: expected <{WELL_TAG}>")
             _read_well(el, builder, path, warnings)
             el.clear()
+        elif builder is not None and depth == table_depth - 1 and el.tag == TABLE_TAG:
+            tables.append(_finish(builder, path, bad_values, warnings))
+            builder = None
+            el.clear()
+        elif builder is None and el.tag == "ImageStack":
+            stack_plate = plate_from_image_stack(el, path, path.stem)
+            el.clear()
+        elif builder is None and el.tag == "AutoLeadAnalysisProtocol":
+            _protocol(el, analysis)
+            el.clear()
         elif depth == 1:
-            if el.tag == TABLE_TAG and builder is not None:
-                tables.append(_finish(builder, path, bad_values, warnings))
-                builder = None
-            elif el.tag == "ImageStack":
-                stack_plate = plate_from_image_stack(el, path, path.stem)
-            elif el.tag == "AutoLeadAnalysisProtocol":
-                _protocol(el, analysis)
-            elif el.tag in ("Application", "Creation", "Operator", "Computer"):
+            if el.tag in ("Application", "Creation", "Operator", "Computer"):
                 for attr, value in el.attrib.items():
                     analysis[f"analysis {el.tag.lower()} {attr}"] = value
             el.clear()
