@@ -11,7 +11,7 @@ from hcs_import.parsers.base import Generator
 
 def test_every_declared_format_loads_with_a_generator() -> None:
     parsers = registry.available()
-    assert set(parsers) == {"incell", "incarta", "mias", "flex", "columbus", "scanr", "bdpathway"}
+    assert set(parsers) == {"incell", "incarta", "mias", "flex", "columbus", "scanr", "bdpathway", "cellprofiler"}
     for parser in parsers.values():
         assert isinstance(parser.synthesize, Generator), parser.name
         module, _, name = parser.synthesize.ref.partition(":")

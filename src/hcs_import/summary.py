@@ -33,13 +33,17 @@ from .model import (
 # averaged. Each was seen in a real export: Harmony `Object No`, `Object No in Nuclei`, `Field`, `Plane`,
 # `Timepoint`, `X`, `Y`, `Position X [µm]`, `Bounding Box`, `Track Point X`; IN Carta `OBJECT ID`, `FOV`,
 # `Row`, `Column`, `Z`, `T`, `... Max left border wv1`, `... Max top border`, `... cg X wv1`, `Class Color`;
-# ScanR `Center X`, `Parent Object ID (MO)`; InCell `Cell: cgX`.
+# ScanR `Center X`, `Parent Object ID (MO)`; InCell `Cell: cgX`; CellProfiler `ImageNumber`,
+# `ObjectNumber`, `Number_Object_Number`, `Location_Center_X`, `AreaShape_Center_X`,
+# `AreaShape_BoundingBoxMinimum_X`, `Parent_Nuclei`, `Children_Cells_Count`.
 NOT_SUMMARISED_NAMES: tuple[re.Pattern[str], ...] = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"^(row|column|col|field|fov|plane|timepoint|time ?point|z|t|well|position|site|measurement)$",
     r"\bobject (no|id|number|index)\b", r"^(object|id|cell id|object id)$", r"\bparent\b", r"\btrack (id|no)\b",
     r"^[xy]$", r"^[xy] ?(\[.*\]|\(.*\))$", r"\bposition [xyz]\b", r"\b(cg|center|centre|centroid) ?[xyz]\b",
     r"\bcg[xyz]\b", r"\b(left|top|right|bottom) border\b", r"\bbounding box\b", r"\btrack point [xyz]\b",
     r"\bclass\b", r"\bcolou?r\b", r"\b(code|label)\b",
+    r"(^|_)(Image|Object)Number$", r"(^|_)Number_Object_Number$", r"(^|_)Location_", r"(^|_)Center_[XYZ]$",
+    r"BoundingBox", r"(^|_)(Parent|Children)_",
 ))
 
 
