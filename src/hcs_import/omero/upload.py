@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import HcsImportError
+from ..export import record_upload_ids
 from ..model import FIELD, WELL, WELL_COLUMN, WELL_ROW
 from ..writers.bundle import ROIS_FILE, read_manifest
 from ..writers.rois_file import read_rois
@@ -103,6 +104,7 @@ class UploadReport:
     seconds: float = 0.0
     replaces: str = "plate and format"  # what earlier imports it replaces: "source", or "plate and format"
     screens: list[int] = field(default_factory=list)  # Screens that get the plate's per-well table
+    row_ids: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # table path -> id column -> ids
     screen_tables: list[TableUpload] = field(default_factory=list)
 
     @property
@@ -362,6 +364,8 @@ def upload_bundle(bundle: Path, server: ServerOptions | Any, *, plate_id: int | 
                                   f"{type(exc).__name__}: {exc}") from exc
             raise
         delete_objects(sf, report.deleted)
+        if record_upload_ids(bundle, pid, report.row_ids) is None:
+            report.warnings.append(f"{bundle}: not writable; the OMERO ids were not kept for `hcs-import export`")
         report.seconds = time.perf_counter() - started
         return report
 
@@ -481,6 +485,7 @@ def _execute(sf: Any, report: UploadReport, prepared: _Prepared, plate: PlateIds
                 roi_for_rows[plan.table_rows] = rids
             if "Roi" in table.names:
                 ids["Roi"] = roi_for_rows
+            report.row_ids[entry["path"]] = {k: v for k, v in ids.items() if k in ("Image", "Roi", "Well")}
             name = f"{plate.name} {entry['path']}"
             say(f"writing table {name} ({table.rows} rows, {mode}-side)")
             if mode == "server":
