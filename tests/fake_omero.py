@@ -26,6 +26,7 @@ import omero.grid
 from omero.model import ImageI, OriginalFileI, PlateI, ScreenI, WellI, WellSampleI
 from omero.rtypes import rint, rlong, rstring, unwrap
 
+from hcs_import.omero.platemap_upload import PREVIOUS_WELL_ANNOTATIONS_QUERY
 from hcs_import.omero.resolve import PLATE_BY_NAME_QUERY, PLATE_QUERY
 from hcs_import.omero.server_side import ATTACHED_FILES_QUERY, FILESET_FILES_QUERY, SCREEN_PLATES_QUERY
 from hcs_import.omero.status import PLATE_FILES_QUERY, ROIS_PER_IMAGE_QUERY, SCREEN_FILES_QUERY
@@ -274,6 +275,8 @@ class FakeServer:
                 raise omero.ValidationException(None, None, "FileAnnotation without file")
             self._reference(obj.getFile())
             self.put(obj)
+        elif k == "MapAnnotation":
+            self.put(obj)
         elif k == "OriginalFile":
             if obj.getName() is None or obj.getPath() is None:
                 raise omero.ValidationException(None, None, "OriginalFile needs name and path")
@@ -281,7 +284,7 @@ class FakeServer:
         elif k.endswith("AnnotationLink"):
             parent = self._save(obj.getParent())
             child = self._save(obj.getChild())
-            if kind(parent) != k[: -len("AnnotationLink")] or kind(child) != "FileAnnotation":
+            if kind(parent) != k[: -len("AnnotationLink")] or kind(child) not in ("FileAnnotation", "MapAnnotation"):
                 raise omero.ValidationException(None, None, f"{k}: {kind(parent)} -> {kind(child)}")
             key = (k, oid(parent), oid(child))
             if key in self.link_keys:
@@ -296,7 +299,7 @@ class FakeServer:
     def delete(self, targets: dict[str, list[int]]) -> None:
         """Delete2 as OMERO's graph policy does it: ROIs with their shapes and annotation links,
         FileAnnotations with their links and files, OriginalFiles with the annotations on them."""
-        unknown = set(targets) - {"Roi", "FileAnnotation", "OriginalFile"}
+        unknown = set(targets) - {"Roi", "FileAnnotation", "MapAnnotation", "OriginalFile"}
         if unknown:
             raise omero.ApiUsageException(None, None, f"fake cannot delete {sorted(unknown)}")
         files = set(targets.get("OriginalFile", []))
@@ -308,7 +311,11 @@ class FakeServer:
                 self.all("Shape").pop(oid(s), None)
         for i in anns & set(self.all("FileAnnotation")):
             files.add(oid(self.all("FileAnnotation").pop(i).getFile()))
-        for lk_kind in ("PlateAnnotationLink", "ScreenAnnotationLink", "RoiAnnotationLink"):
+        maps = set(targets.get("MapAnnotation", [])) & set(self.all("MapAnnotation"))
+        for i in maps:
+            self.all("MapAnnotation").pop(i)
+        anns |= maps
+        for lk_kind in ("PlateAnnotationLink", "ScreenAnnotationLink", "WellAnnotationLink", "RoiAnnotationLink"):
             links = self.all(lk_kind)
             for i in [i for i, lk in links.items() if oid(lk.getChild()) in anns or
                       (lk_kind == "RoiAnnotationLink" and oid(lk.getParent()) in rois)]:
@@ -375,6 +382,11 @@ class FakeQuery:
                 if oid(r.getImage()) in images:
                     counts[oid(r.getImage())] = counts.get(oid(r.getImage()), 0) + 1
             return [[rlong(i), rlong(n)] for i, n in sorted(counts.items())]
+        if hql == PREVIOUS_WELL_ANNOTATIONS_QUERY:
+            wells = {oid(w) for w in self.s.all("Plate")[p["pid"]].copyWells()}
+            return [[rlong(oid(lk.getChild()))] for lk in self.s.all("WellAnnotationLink").values()
+                    if oid(lk.getParent()) in wells
+                    and like(unwrap(self.s.all("MapAnnotation")[oid(lk.getChild())].description), p["tag"])]
         if hql == SCREENS_OF_PLATE_QUERY:
             return [[rlong(sid)] for sid, plates in sorted(self.s.screens.items()) if p["pid"] in plates]
         if hql == PREVIOUS_SCREEN_ANNOTATIONS_QUERY:

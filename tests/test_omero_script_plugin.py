@@ -93,6 +93,7 @@ def test_plugin_help_through_omero_cli(tmp_path: Path) -> None:
     assert "Import high-content-screening analysis results" in out.stdout
     assert "--plate-id" in out.stdout and "--mode" in out.stdout
     for option in ("--plate-geometry", "--bad-values", "--no-rois", "--workers", "--column-map", "--source-plate",
+                   "--platemap",
                    "--keep-previous", "--no-object-tables"):  # every `hcs-import plate` option
         assert option in out.stdout, option
 

@@ -324,6 +324,9 @@ class PlateAnalysis:
     rois: Frame  # ROI_COLUMNS, one row per shape
     provenance: Provenance
     warnings: tuple[str, ...] = ()
+    # What is in each well (compound, concentration, control, ...), when a plate map was given:
+    # well_row, well_column (0-based), then the map's columns (see platemap.py).
+    platemap: pd.DataFrame | None = None
 
     def table(self, name: str) -> MeasurementTable:
         for t in self.tables:

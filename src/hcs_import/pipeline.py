@@ -21,7 +21,12 @@ class ImportResult:
 
 def parse_plate(path: Path, options: ParseOptions, format_name: str | None = None) -> PlateAnalysis:
     parser = registry.get(format_name) if format_name else registry.detect(path)
-    return parser.parse(path, options)
+    analysis = parser.parse(path, options)
+    if options.platemap is not None:
+        from .platemap import apply_platemap, read_platemap
+
+        analysis = apply_platemap(analysis, read_platemap(options.platemap), options.platemap)
+    return analysis
 
 
 def import_plate(path: Path, out: Path, options: ParseOptions, format_name: str | None = None) -> ImportResult:

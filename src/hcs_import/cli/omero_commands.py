@@ -32,7 +32,8 @@ def _print(lines: list[str]) -> None:
 @parse_options
 @server_options
 def import_command(path: Path, omero_args: tuple[str, ...], format_name: str | None, plate_geometry: str | None,
-                   bad_values: str, rois: bool, workers: int | None, column_map: Path | None, server: str | None,
+                   bad_values: str, rois: bool, workers: int | None, column_map: Path | None,
+                 platemap: Path | None, server: str | None,
                    port: int, user: str | None, session_key: str | None, group: str | None, upload_mode: str,
                    dry_run: bool, allow_missing: bool) -> None:
     """Run `omero import PATH [-- OMERO_ARGS]`, then upload the analysis results of each new Plate.
@@ -44,7 +45,7 @@ def import_command(path: Path, omero_args: tuple[str, ...], format_name: str | N
     from ..omero.connect import open_session
     from ..omero.hook import import_and_upload
 
-    options = build_parse_options(plate_geometry, bad_values, rois, workers, column_map)
+    options = build_parse_options(plate_geometry, bad_values, rois, workers, column_map, platemap=platemap)
     with open_session(target) as client:
         result = import_and_upload(client.getSession(), target.host, target.port, client.getSessionId(), path,
                                    omero_args, options, mode=upload_mode,  # type: ignore[arg-type]
@@ -65,7 +66,8 @@ def import_command(path: Path, omero_args: tuple[str, ...], format_name: str | N
 @parse_options
 @server_options
 def hook_command(plate_id: int, path: Path, format_name: str | None, plate_geometry: str | None, bad_values: str,
-                 rois: bool, workers: int | None, column_map: Path | None, server: str | None, port: int,
+                 rois: bool, workers: int | None, column_map: Path | None,
+                 platemap: Path | None, server: str | None, port: int,
                  user: str | None, session_key: str | None, group: str | None, upload_mode: str, dry_run: bool,
                  allow_missing: bool) -> None:
     """Upload the analysis results at PATH to Plate ID (for import pipelines that already know the Plate)."""
@@ -74,7 +76,7 @@ def hook_command(plate_id: int, path: Path, format_name: str | None, plate_geome
     from ..omero.connect import open_session
     from ..omero.hook import upload_folder
 
-    options = build_parse_options(plate_geometry, bad_values, rois, workers, column_map)
+    options = build_parse_options(plate_geometry, bad_values, rois, workers, column_map, platemap=platemap)
     with open_session(target) as client:
         report = upload_folder(client.getSession(), plate_id, path, options, format_name=format_name,
                                mode=upload_mode, dry_run=dry_run,  # type: ignore[arg-type]

@@ -24,6 +24,8 @@ def parse_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--workers", type=int, default=None, help="Processes for parsing one large file (default: CPUs)."),
         click.option("--column-map", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                      help="Column map for formats whose columns vary (BD Pathway)."),
+        click.option("--platemap", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="Plate map CSV: well, then compound, concentration, control, ... (merged per well)."),
     ]
     for deco in reversed(decorators):
         func = deco(func)
@@ -32,7 +34,7 @@ def parse_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def build_parse_options(plate_geometry: str | None, bad_values: str, rois: bool, workers: int | None,
                         column_map: Path | None, progress: Callable[[int, int], None] | None = None,
-                        source_plate: str | None = None) -> ParseOptions:
+                        source_plate: str | None = None, platemap: Path | None = None) -> ParseOptions:
     geometry = None
     if plate_geometry:
         try:
@@ -41,7 +43,7 @@ def build_parse_options(plate_geometry: str | None, bad_values: str, rois: bool,
             raise HcsImportError(f"--plate-geometry: {exc}") from None
     return ParseOptions(plate_geometry=geometry, bad_values=bad_values,  # type: ignore[arg-type]
                         rois=rois, workers=workers, column_map=column_map, progress=progress,
-                        source_plate=source_plate)
+                        source_plate=source_plate, platemap=platemap)
 
 
 def server_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -45,6 +45,7 @@ class HcsImportControl(BaseControl):
         upload.add_argument("--no-rois", dest="rois", action="store_false", help="Do not build per-object ROIs")
         upload.add_argument("--workers", type=int, help="Processes for parsing one large file (default: CPUs)")
         upload.add_argument("--column-map", help="Column map for formats whose columns vary (BD Pathway)")
+        upload.add_argument("--platemap", help="Plate map CSV: well, then compound, concentration, control, ...")
         upload.add_argument("--source-plate", metavar="NAME",
                             help="When PATH holds the exports of several plates: the plate to read")
         upload.add_argument("--keep-previous", action="store_true",
@@ -74,7 +75,8 @@ class HcsImportControl(BaseControl):
 
                 options = build_parse_options(args.plate_geometry, args.bad_values, args.rois, args.workers,
                                               Path(args.column_map) if args.column_map else None,
-                                              source_plate=args.source_plate)
+                                              source_plate=args.source_plate,
+                                              platemap=Path(args.platemap) if args.platemap else None)
                 with tempfile.TemporaryDirectory(prefix="hcs-import-") as tmp:
                     bundle = import_plate(path, Path(tmp), options, args.format_name).bundle
                     report = upload_bundle(bundle, client, sources=path, **common)

@@ -38,6 +38,7 @@ from . import (
     provenance_tag,
 )
 from .connect import OmeroError, ServerOptions, open_session, require_omero, service_factory
+from .platemap_upload import NS_CONFIG, PREVIOUS_WELL_ANNOTATIONS_QUERY, config_file, save_well_annotations
 from .resolve import PlateIds, find_plate_id, load_plate
 from .rois import ROI_BATCH, RoiPlan, batches, plan_rois, population_colours, save_rois
 from .tables import (
@@ -181,11 +182,13 @@ def find_previous(query: Any, plate_id: int, markers_: list[str]) -> dict[str, l
     """What earlier imports created on this plate whose descriptions carry any of `markers_`."""
     annotations: set[int] = set()
     rois: set[int] = set()
+    maps: set[int] = set()
     for marker in markers_:
         params = _params(pid=plate_id, tag=like_pattern(marker))
         annotations.update(int(r[0].getValue()) for r in query.projection(PREVIOUS_ANNOTATIONS_QUERY, params))
         rois.update(int(r[0].getValue()) for r in query.projection(PREVIOUS_ROIS_QUERY, params))
-    return {"FileAnnotation": sorted(annotations), "Roi": sorted(rois)}
+        maps.update(int(r[0].getValue()) for r in query.projection(PREVIOUS_WELL_ANNOTATIONS_QUERY, params))
+    return {"FileAnnotation": sorted(annotations), "Roi": sorted(rois), "MapAnnotation": sorted(maps)}
 
 
 def delete_objects(sf: Any, targets: dict[str, list[int]], timeout: float = DELETE_TIMEOUT_S) -> None:
@@ -233,6 +236,7 @@ class _Prepared:
     entries: list[tuple[dict[str, Any], LocalTable, dict[str, np.ndarray]]]
     roi_plans: list[tuple[RoiPlan, np.ndarray]]
     missing: list[str]
+    platemap: tuple[pd.DataFrame, np.ndarray] | None = None  # the map and each row's Well id (-1: none)
 
     @property
     def well_entry(self) -> tuple[dict[str, Any], LocalTable, dict[str, np.ndarray]] | None:
@@ -276,7 +280,12 @@ def _prepare(bundle: Path, manifest: dict[str, Any], plate: PlateIds, object_tab
         rois = rois.assign(_image=image_ids)
         for plan in plan_rois(rois):
             roi_plans.append((plan, plan.frame["_image"].to_numpy(np.int64)[plan.starts[:-1]]))
-    return _Prepared(entries, roi_plans, list(dict.fromkeys(missing)))
+    platemap = None
+    if "platemap" in manifest:
+        frame = pd.read_parquet(bundle / manifest["platemap"]["path"])
+        well_ids, _ = plate.well_ids(frame[WELL_ROW].to_numpy(np.int64), frame[WELL_COLUMN].to_numpy(np.int64))
+        platemap = (frame, well_ids)
+    return _Prepared(entries, roi_plans, list(dict.fromkeys(missing)), platemap)
 
 
 def _namespace(kind: str) -> str:
@@ -353,7 +362,8 @@ def upload_bundle(bundle: Path, server: ServerOptions | Any, *, plate_id: int | 
             say(f"upload failed ({type(exc).__name__}); deleting the {sum(map(len, created.ids.values()))} "
                 "objects this run created")
             try:
-                delete_objects(sf, {k: created.ids.get(k, []) for k in ("Roi", "FileAnnotation", "OriginalFile")})
+                delete_objects(sf, {k: created.ids.get(k, []) for k in ("Roi", "FileAnnotation", "MapAnnotation",
+                                                                        "OriginalFile")})
             except Exception as cleanup:  # report both; the original failure matters most
                 raise UploadError(f"upload failed: {exc}; cleanup also failed: {cleanup}; objects left: "
                                   f"{ {k: v[:20] for k, v in created.ids.items()} }") from exc
@@ -404,6 +414,11 @@ def _plan(report: UploadReport, prepared: _Prepared, raw_files: list[Path]) -> N
             report.screen_tables.append(TableUpload(f"Screen {sid}: {entry['path']}", "wells", NS_BULK, table.rows,
                                                     len(table.names) + 1))
     c["OriginalFile (raw source)"] = len(raw_files)
+    if prepared.platemap is not None:
+        c["MapAnnotation (plate map)"] = int((prepared.platemap[1] >= 0).sum())
+        c["WellAnnotationLink"] = c["MapAnnotation (plate map)"]
+        c["FileAnnotation"] += 1
+        c["PlateAnnotationLink"] += 1
     c["RoiAnnotationLink"] = sum(rois_by_pop[e["population"]].count for e, _, _ in prepared.entries
                                  if e["kind"] == "objects" and e["population"] in rois_by_pop)
 
@@ -511,6 +526,18 @@ def _execute(sf: Any, report: UploadReport, prepared: _Prepared, plate: PlateIds
                 description = f"{label} [{format_tag(fmt)}; {provenance_tag(key)}; {plate_tag(plate.plate_id)}]"
                 planned.annotation_id = _annotate(update, plate.plate_id, planned.file_id, NS_BULK, description,
                                                   created, screen_id=sid)
+    if prepared.platemap is not None:
+        platemap, well_ids = prepared.platemap
+        say(f"annotating {int((well_ids >= 0).sum())} wells from the plate map")
+        columns = [str(c) for c in platemap.columns[2:]]
+        save_well_annotations(update, platemap, well_ids, f"{plate.name} plate map (hcs-import) {markers(key, fmt)}",
+                              track)
+        with tempfile.TemporaryDirectory(prefix="hcs-import-") as tmp:
+            config = config_file(columns, Path(tmp))
+            file_id = upload_file(sf, config, config.name, "text/x-yaml", track)
+            _annotate(update, plate.plate_id, file_id, NS_CONFIG,
+                      annotation_description(f"{plate.name} plate map: omero-metadata bulkmap config (hcs-import)",
+                                             key, fmt), created)
     for path in raw_files:
         say(f"attaching {path.name}")
         mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"

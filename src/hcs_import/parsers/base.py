@@ -31,6 +31,9 @@ class ParseOptions:
     # For a folder holding the exports of several plates: the one plate to read. Without it such a
     # folder is an error that lists the plates found (never a silent merge).
     source_plate: str | None = None
+    # A plate map CSV (well, then compound, concentration, control, ...): not read by the parsers, merged
+    # into the result by the pipeline (platemap.py).
+    platemap: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from .rois_file import write_rois
 MANIFEST = "manifest.json"
 ROIS_FILE = "rois.parquet"
 LAYOUT_FILE = "layout.parquet"
+PLATEMAP_FILE = "platemap.parquet"  # the plate map given with --platemap (see platemap.py)
 PARTIAL_MARK = ".partial-"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -161,6 +162,10 @@ def _write_into(folder: Path, analysis: PlateAnalysis, tick: Callable[[str], Non
     if analysis.plate.images is not None:
         analysis.plate.images.to_parquet(folder / LAYOUT_FILE, engine="pyarrow", index=False)
         manifest["layout"] = {"path": LAYOUT_FILE, "images": len(analysis.plate.images)}
+    if analysis.platemap is not None:
+        analysis.platemap.to_parquet(folder / PLATEMAP_FILE, engine="pyarrow", index=False)
+        manifest["platemap"] = {"path": PLATEMAP_FILE, "wells": len(analysis.platemap),
+                                "columns": [str(c) for c in analysis.platemap.columns[2:]]}
     with open(folder / MANIFEST, "w", encoding="utf-8") as fh:
         json.dump(manifest, fh, indent=2)
         fh.write("\n")
