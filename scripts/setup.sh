@@ -15,6 +15,12 @@ if [[ ! -x "$VENV/bin/python" ]]; then
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
 fi
 
+# The report test opens the HTML report in a real headless browser: Debian's chromium, when we may install it.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
+    echo "setup: installing Debian's chromium for the report test" >&2
+    (apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && \
+        apt-get install -y -q chromium >/dev/null 2>&1; }) || echo "setup: chromium could not be installed" >&2
+fi
 stamp="$VENV/.hcs-import-setup"
 want="$(sha256sum pyproject.toml scripts/setup.sh scripts/build_ice_wheel.py | sha256sum | cut -c1-16)"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && "$VENV/bin/python" -c "import Ice, omero, hcs_import" 2>/dev/null; then

@@ -98,7 +98,8 @@ def test_hook_uploads_to_given_plate(small_plate: tuple[Path, Path], server: Any
                                     "--session-key", "abc"])
     assert res.exit_code == 0, res.output
     m = json.loads((small_plate[1] / "manifest.json").read_text())
-    assert len(fake.all("FileAnnotation")) == len(m["tables"]) + len(m["sources"])  # tables + raw files
+    # tables + raw files + the report
+    assert len(fake.all("FileAnnotation")) == len(m["tables"]) + len(m["sources"]) + 1
     assert all(oid(lk.getParent()) == oid(plate) for lk in fake.all("PlateAnnotationLink").values())
 
 
@@ -119,7 +120,7 @@ def test_import_runs_omero_import_and_uploads(small_plate: tuple[Path, Path], se
     assert res.exit_code == 0, res.output
     assert calls == [("h", 4064, "fake-session-key", ("-T", "Screen:name:S"), src)]
     m = json.loads((small_plate[1] / "manifest.json").read_text())
-    assert len(fake.links("PlateAnnotationLink", parent=oid(plate))) == len(m["tables"]) + len(m["sources"])
+    assert len(fake.links("PlateAnnotationLink", parent=oid(plate))) == len(m["tables"]) + len(m["sources"]) + 1
 
 
 def test_parse_plate_ids_and_pairing(tmp_path: Path) -> None:

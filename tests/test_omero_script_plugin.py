@@ -13,7 +13,7 @@ from omero.model import FileAnnotationI, OriginalFileI, PlateAnnotationLinkI, Pl
 from omero.rtypes import rstring, unwrap
 
 from fake_omero import FakeClient, FakeServer, oid
-from hcs_import.omero import NS_BULK, NS_MEASUREMENT, NS_RAW
+from hcs_import.omero import NS_BULK, NS_MEASUREMENT, NS_RAW, NS_REPORT
 from hcs_import.omero.server_side import run
 from hcs_import.parsers.base import ParseOptions, SynthSpec
 from hcs_import.pipeline import import_plate
@@ -112,7 +112,7 @@ def test_plugin_upload_uses_cli_session(small_plate: tuple[Path, Path], capsys: 
     cli.invoke(["hcs-import", "upload", str(bundle), "--plate-id", str(oid(plate))], strict=True)
     assert cli.rv == 0
     assert "created:" in capsys.readouterr().out
-    assert {unwrap(a.ns) for a in server.all("FileAnnotation").values()} == {NS_BULK, NS_MEASUREMENT}
+    assert {unwrap(a.ns) for a in server.all("FileAnnotation").values()} == {NS_BULK, NS_MEASUREMENT, NS_REPORT}
 
 
 def test_plugin_passes_the_plate_options_on(small_plate: tuple[Path, Path], tmp_path: Path) -> None:
@@ -132,4 +132,4 @@ def test_plugin_passes_the_plate_options_on(small_plate: tuple[Path, Path], tmp_
                 "--plate-geometry", "8x12", "--no-object-tables", "--workers", "1"], strict=True)
     assert cli.rv == 0
     assert not server.all("Roi")
-    assert {unwrap(a.ns) for a in server.all("FileAnnotation").values()} == {NS_BULK, NS_RAW}
+    assert {unwrap(a.ns) for a in server.all("FileAnnotation").values()} == {NS_BULK, NS_RAW, NS_REPORT}

@@ -50,7 +50,7 @@ def test_status_lists_uploads_and_what_each_viewer_shows(bundle: Path) -> None:
     lines = status(server.sf(), f"Plate:{oid(plate)}")
     text = "\n".join(lines)
     assert lines[0] == f"Plate {oid(plate)}: 1 hcs-import upload, {report.created['Roi']} hcs-import ROIs"
-    assert f"incell, provenance {report.provenance_key}: 3 tables, 0 source files" in text
+    assert f"incell, provenance {report.provenance_key}: 3 tables, 1 source files" in text  # the report
     wells = report.well_table
     assert f"OMERO.web (Well): FileAnnotation {wells.annotation_id} (P1 Wells: per well" in text  # the newest
     assert f"omero-parade: FileAnnotation {theirs} (their table) on the Plate" in text  # the first one
@@ -90,7 +90,7 @@ def test_remove_deletes_only_what_hcs_import_made(bundle: Path) -> None:
     theirs = foreign_table(server, plate, bundle)
     report = upload_bundle(bundle, server.sf(), plate_id=oid(plate))
     dry = remove(server.sf(), f"Plate:{oid(plate)}", dry_run=True)
-    n_anns = len(report.tables) + len(report.screen_tables)
+    n_anns = len(report.tables) + len(report.screen_tables) + 1  # + the report
     assert dry == [f"Plate {oid(plate)}: would delete {n_anns} FileAnnotations (tables, source files) and "
                    f"{report.created['Roi']} ROIs made by hcs-import"]
     assert server.counts_by_type()["Roi"] == report.created["Roi"]
@@ -124,4 +124,4 @@ def test_cli_status_and_remove(bundle: Path, monkeypatch: pytest.MonkeyPatch) ->
     bad = runner.invoke(main, ["status", "51", "--server", "h", "--session-key", "k"])
     assert bad.exit_code == 2 and "expected Plate:ID or Screen:ID" in bad.output
     gone = runner.invoke(main, ["remove", f"Plate:{oid(plate)}", "--server", "h", "--session-key", "k"])
-    assert gone.exit_code == 0 and "deleted 3 FileAnnotations" in gone.output and not server.all("Roi")
+    assert gone.exit_code == 0 and "deleted 4 FileAnnotations" in gone.output and not server.all("Roi")

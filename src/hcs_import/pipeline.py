@@ -31,5 +31,10 @@ def parse_plate(path: Path, options: ParseOptions, format_name: str | None = Non
 
 def import_plate(path: Path, out: Path, options: ParseOptions, format_name: str | None = None) -> ImportResult:
     analysis = parse_plate(path, options, format_name)
-    bundle = write_bundle(analysis, out)
+    finalize = None
+    if options.report:
+        from .report import write_report
+
+        finalize = write_report
+    bundle = write_bundle(analysis, out, finalize=finalize)
     return ImportResult(analysis, bundle, read_manifest(bundle))

@@ -32,9 +32,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import detect, export, plate, synth
+    from . import detect, export, plate, report, synth
 
-    for module in (detect, plate, synth, export):
+    for module in (detect, plate, synth, export, report):
         main.add_command(module.command)
     main.add_command(detect.formats)
     # Optional command modules (batch ingestion, OMERO upload) register themselves when present.

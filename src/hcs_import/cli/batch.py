@@ -35,7 +35,7 @@ from .options import build_parse_options, build_server_options, parse_options, s
 def batch_command(root: Path, out: Path, ledger: Path | None, dask_scheduler: str | None, as_json: bool,
                   watch: bool, interval: float, settle: float, format_name: str | None, plate_geometry: str | None,
                   bad_values: str, rois: bool, workers: int | None, column_map: Path | None,
-                 platemap: Path | None, server: str | None,
+                 platemap: Path | None, with_report: bool, server: str | None,
                   port: int, user: str | None, session_key: str | None, group: str | None, upload_mode: str,
                   dry_run: bool, allow_missing: bool) -> None:
     """Import every plate folder under ROOT (every supported format), skipping plates already imported.
@@ -47,7 +47,8 @@ def batch_command(root: Path, out: Path, ledger: Path | None, dask_scheduler: st
     With --server, each bundle is also uploaded to the OMERO Plate of the same name (logged in once;
     the workers share that session). A plate imported earlier without upload is uploaded then.
     """
-    options = build_parse_options(plate_geometry, bad_values, rois, 1, column_map, platemap=platemap)
+    options = build_parse_options(plate_geometry, bad_values, rois, 1, column_map,
+                                  platemap=platemap, report=with_report)
     config = BatchConfig(root=root, out=out, ledger=ledger or out / LEDGER_NAME, options=options,
                          format_name=format_name, workers=workers or os.cpu_count() or 1,
                          dask_scheduler=dask_scheduler, progress=not as_json)

@@ -33,7 +33,7 @@ def _print(lines: list[str]) -> None:
 @server_options
 def import_command(path: Path, omero_args: tuple[str, ...], format_name: str | None, plate_geometry: str | None,
                    bad_values: str, rois: bool, workers: int | None, column_map: Path | None,
-                 platemap: Path | None, server: str | None,
+                 platemap: Path | None, with_report: bool, server: str | None,
                    port: int, user: str | None, session_key: str | None, group: str | None, upload_mode: str,
                    dry_run: bool, allow_missing: bool) -> None:
     """Run `omero import PATH [-- OMERO_ARGS]`, then upload the analysis results of each new Plate.
@@ -45,7 +45,8 @@ def import_command(path: Path, omero_args: tuple[str, ...], format_name: str | N
     from ..omero.connect import open_session
     from ..omero.hook import import_and_upload
 
-    options = build_parse_options(plate_geometry, bad_values, rois, workers, column_map, platemap=platemap)
+    options = build_parse_options(plate_geometry, bad_values, rois, workers, column_map,
+                                  platemap=platemap, report=with_report)
     with open_session(target) as client:
         result = import_and_upload(client.getSession(), target.host, target.port, client.getSessionId(), path,
                                    omero_args, options, mode=upload_mode,  # type: ignore[arg-type]
@@ -67,7 +68,7 @@ def import_command(path: Path, omero_args: tuple[str, ...], format_name: str | N
 @server_options
 def hook_command(plate_id: int, path: Path, format_name: str | None, plate_geometry: str | None, bad_values: str,
                  rois: bool, workers: int | None, column_map: Path | None,
-                 platemap: Path | None, server: str | None, port: int,
+                 platemap: Path | None, with_report: bool, server: str | None, port: int,
                  user: str | None, session_key: str | None, group: str | None, upload_mode: str, dry_run: bool,
                  allow_missing: bool) -> None:
     """Upload the analysis results at PATH to Plate ID (for import pipelines that already know the Plate)."""
@@ -76,7 +77,8 @@ def hook_command(plate_id: int, path: Path, format_name: str | None, plate_geome
     from ..omero.connect import open_session
     from ..omero.hook import upload_folder
 
-    options = build_parse_options(plate_geometry, bad_values, rois, workers, column_map, platemap=platemap)
+    options = build_parse_options(plate_geometry, bad_values, rois, workers, column_map,
+                                  platemap=platemap, report=with_report)
     with open_session(target) as client:
         report = upload_folder(client.getSession(), plate_id, path, options, format_name=format_name,
                                mode=upload_mode, dry_run=dry_run,  # type: ignore[arg-type]

@@ -26,6 +26,8 @@ def parse_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Column map for formats whose columns vary (BD Pathway)."),
         click.option("--platemap", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                      help="Plate map CSV: well, then compound, concentration, control, ... (merged per well)."),
+        click.option("--report/--no-report", "with_report", default=True, show_default=True,
+                     help="Write the HTML report (heatmaps, missing wells, warnings, Z') into the bundle."),
     ]
     for deco in reversed(decorators):
         func = deco(func)
@@ -34,7 +36,8 @@ def parse_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def build_parse_options(plate_geometry: str | None, bad_values: str, rois: bool, workers: int | None,
                         column_map: Path | None, progress: Callable[[int, int], None] | None = None,
-                        source_plate: str | None = None, platemap: Path | None = None) -> ParseOptions:
+                        source_plate: str | None = None, platemap: Path | None = None,
+                        report: bool = True) -> ParseOptions:
     geometry = None
     if plate_geometry:
         try:
@@ -43,7 +46,7 @@ def build_parse_options(plate_geometry: str | None, bad_values: str, rois: bool,
             raise HcsImportError(f"--plate-geometry: {exc}") from None
     return ParseOptions(plate_geometry=geometry, bad_values=bad_values,  # type: ignore[arg-type]
                         rois=rois, workers=workers, column_map=column_map, progress=progress,
-                        source_plate=source_plate, platemap=platemap)
+                        source_plate=source_plate, platemap=platemap, report=report)
 
 
 def server_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -54,7 +54,7 @@ def _print_bundle(result: ImportResult) -> None:
 def command(path: Path, out: Path | None, keep_previous: bool, object_tables: bool, source_plate: str | None,
             format_name: str | None,
             plate_geometry: str | None, bad_values: str, rois: bool, workers: int | None, column_map: Path | None,
-                 platemap: Path | None,
+                 platemap: Path | None, with_report: bool,
             server: str | None, port: int, user: str | None, session_key: str | None, group: str | None,
             upload_mode: str, dry_run: bool, allow_missing: bool, plate_id: int | None,
             plate_name: str | None) -> None:
@@ -70,7 +70,7 @@ def command(path: Path, out: Path | None, keep_previous: bool, object_tables: bo
             raise click.UsageError("--out is required (or give --server to upload)")
         with byte_progress(f"parsing {path.name}") as progress:
             options = build_parse_options(plate_geometry, bad_values, rois, workers, column_map, progress,
-                                          source_plate, platemap=platemap)
+                                          source_plate, platemap=platemap, report=with_report)
             result = import_plate(path, out, options, format_name)
         _print_bundle(result)
         click.echo(f"  done in {time.perf_counter() - started:.2f} s")
@@ -93,7 +93,7 @@ def command(path: Path, out: Path | None, keep_previous: bool, object_tables: bo
         with tempfile.TemporaryDirectory(prefix="hcs-import-") as tmp:
             with byte_progress(f"parsing {path.name}") as progress:
                 options = build_parse_options(plate_geometry, bad_values, rois, workers, column_map, progress,
-                                              source_plate, platemap=platemap)
+                                              source_plate, platemap=platemap, report=with_report)
                 result = import_plate(path, out or Path(tmp), options, format_name)
             _print_bundle(result)
             upload(result.bundle, path if path.is_dir() else path.parent)

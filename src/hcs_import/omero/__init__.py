@@ -9,6 +9,7 @@ from __future__ import annotations
 NS_BULK = "openmicroscopy.org/omero/bulk_annotations"
 NS_MEASUREMENT = "openmicroscopy.org/omero/measurement"
 NS_RAW = "openmicroscopy.org/omero/bulk_annotations/raw"
+NS_REPORT = "hcs-import/report"  # the plate's HTML report (no OMERO namespace exists for one)
 TABLES_MIMETYPE = "OMERO.tables"
 # Description prefix marking what an import created: followed by the source's provenance key.
 PROVENANCE_TAG = "hcs-import provenance "
@@ -44,5 +45,5 @@ def annotation_description(label: str, key: str, fmt: str) -> str:
     return f"{label} {markers(key, fmt)}"
 
 
-__all__ = ["FORMAT_TAG", "NS_BULK", "NS_MEASUREMENT", "NS_RAW", "PROVENANCE_TAG", "TABLES_MIMETYPE",
+__all__ = ["FORMAT_TAG", "NS_BULK", "NS_MEASUREMENT", "NS_RAW", "NS_REPORT", "PROVENANCE_TAG", "TABLES_MIMETYPE",
            "annotation_description", "format_tag", "markers", "plate_tag", "provenance_tag"]

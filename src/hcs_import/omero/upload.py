@@ -31,6 +31,7 @@ from . import (
     NS_BULK,
     NS_MEASUREMENT,
     NS_RAW,
+    NS_REPORT,
     annotation_description,
     format_tag,
     markers,
@@ -237,6 +238,7 @@ class _Prepared:
     roi_plans: list[tuple[RoiPlan, np.ndarray]]
     missing: list[str]
     platemap: tuple[pd.DataFrame, np.ndarray] | None = None  # the map and each row's Well id (-1: none)
+    report: Path | None = None  # the bundle's HTML report, attached to the Plate
 
     @property
     def well_entry(self) -> tuple[dict[str, Any], LocalTable, dict[str, np.ndarray]] | None:
@@ -285,7 +287,9 @@ def _prepare(bundle: Path, manifest: dict[str, Any], plate: PlateIds, object_tab
         frame = pd.read_parquet(bundle / manifest["platemap"]["path"])
         well_ids, _ = plate.well_ids(frame[WELL_ROW].to_numpy(np.int64), frame[WELL_COLUMN].to_numpy(np.int64))
         platemap = (frame, well_ids)
-    return _Prepared(entries, roi_plans, list(dict.fromkeys(missing)), platemap)
+    report = bundle / manifest["report"] if manifest.get("report") else None
+    return _Prepared(entries, roi_plans, list(dict.fromkeys(missing)), platemap,
+                     report if report is not None and report.is_file() else None)
 
 
 def _namespace(kind: str) -> str:
@@ -414,6 +418,10 @@ def _plan(report: UploadReport, prepared: _Prepared, raw_files: list[Path]) -> N
             report.screen_tables.append(TableUpload(f"Screen {sid}: {entry['path']}", "wells", NS_BULK, table.rows,
                                                     len(table.names) + 1))
     c["OriginalFile (raw source)"] = len(raw_files)
+    if prepared.report is not None:
+        c["FileAnnotation"] += 1
+        c["PlateAnnotationLink"] += 1
+        c["OriginalFile (report)"] = 1
     if prepared.platemap is not None:
         c["MapAnnotation (plate map)"] = int((prepared.platemap[1] >= 0).sum())
         c["WellAnnotationLink"] = c["MapAnnotation (plate map)"]
@@ -538,6 +546,12 @@ def _execute(sf: Any, report: UploadReport, prepared: _Prepared, plate: PlateIds
             _annotate(update, plate.plate_id, file_id, NS_CONFIG,
                       annotation_description(f"{plate.name} plate map: omero-metadata bulkmap config (hcs-import)",
                                              key, fmt), created)
+    if prepared.report is not None:
+        say("attaching the report")
+        file_id = upload_file(sf, prepared.report, f"{plate.name} {prepared.report.name}", "text/html", track)
+        _annotate(update, plate.plate_id, file_id, NS_REPORT,
+                  annotation_description(f"{plate.name} report: heatmaps, missing wells, warnings (hcs-import)",
+                                         key, fmt), created)
     for path in raw_files:
         say(f"attaching {path.name}")
         mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"

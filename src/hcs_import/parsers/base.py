@@ -34,6 +34,8 @@ class ParseOptions:
     # A plate map CSV (well, then compound, concentration, control, ...): not read by the parsers, merged
     # into the result by the pipeline (platemap.py).
     platemap: Path | None = None
+    # Write the HTML report into the bundle (pipeline-level too; see report.py).
+    report: bool = True
 
 
 @dataclass(frozen=True)

@@ -180,8 +180,13 @@ def clean_stale(out: Path, name: str) -> None:
         shutil.rmtree(p, ignore_errors=True)
 
 
-def write_bundle(analysis: PlateAnalysis, out: Path, tick: Callable[[str], None] | None = None) -> Path:
-    """Write DIR/<plate>/ atomically; returns its path. Replaces an earlier bundle of the same plate."""
+def write_bundle(analysis: PlateAnalysis, out: Path, tick: Callable[[str], None] | None = None,
+                 finalize: Callable[[Path], object] | None = None) -> Path:
+    """Write DIR/<plate>/ atomically; returns its path. Replaces an earlier bundle of the same plate.
+
+    `finalize` runs on the complete folder before it is put in place (the report is written so), so a
+    failure there leaves no bundle either.
+    """
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -194,6 +199,8 @@ def write_bundle(analysis: PlateAnalysis, out: Path, tick: Callable[[str], None]
     try:
         try:
             _write_into(staging, analysis, tick or (lambda _: None))
+            if finalize is not None:
+                finalize(staging)
         except (OSError, tables.HDF5ExtError, pa.ArrowException) as exc:
             # Disk full, permissions, a file system refusing a name: the user's to fix, so one line.
             raise OutputError(f"{out}: cannot write the bundle of plate {analysis.plate.name!r}: {exc}") from exc
