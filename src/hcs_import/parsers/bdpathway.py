@@ -56,7 +56,7 @@ from .bdpathway_layout import (
     well_folders,
 )
 from .common import files_below
-from .delimited import DelimitedTable, read_delimited, read_header, whole_numbers
+from .delimited import DelimitedTable, read_delimited, read_header, well_label_keys, whole_numbers
 
 SEARCH_DEPTH = 2  # measurement exports: plate folder, well folders, and an analysis folder or two below
 
@@ -123,16 +123,8 @@ def _wells_of(table: DelimitedTable, column: str) -> tuple[np.ndarray | None, np
             i = int(np.flatnonzero(numbers < 1)[0])
             raise table.error(i, column, f"value {values.iloc[i]!r}: expected a 1-based well number")
         return None, None, numbers
-    codes, uniques = pd.factorize(text)
-    pairs = []
-    for u in uniques:
-        try:
-            pairs.append(parse_well_label(u))
-        except ValueError:
-            i = int(np.flatnonzero(codes == len(pairs))[0])
-            raise table.error(i, column, f"value {values.iloc[i]!r}: expected a well label such as A01") from None
-    arr = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-    return arr[codes, 0], arr[codes, 1], None
+    rows, cols = well_label_keys(table, column, "expected a well label such as A01", WELL_PREFIX)
+    return rows, cols, None
 
 
 def _read_pieces(root: Path, cmap: ColumnMap, wells: dict[Path, tuple[int, int]], options: ParseOptions,

@@ -28,10 +28,10 @@ from ..assemble import build_table, concat_rois, finish, point_rois, shapes_for_
 from ..errors import InputError
 from ..issues_log import WarningLog
 from ..model import FIELD_KEYS, MeasurementTable, Plate, PlateAnalysis, T, Z, object_keys_frame
-from ..wells import infer_geometry, parse_well_label, row_index
+from ..wells import infer_geometry, row_index
 from .base import FormatParser, Generator, ParseOptions
 from .common import choose_plate, files_below
-from .delimited import DelimitedTable, read_delimited, read_header, whole_numbers
+from .delimited import DelimitedTable, read_delimited, read_header, well_label_keys, whole_numbers
 
 SEARCH_DEPTH = 2
 DETECT_BYTES = 16 * 1024
@@ -113,17 +113,7 @@ def _one_based(table: DelimitedTable, column: str, metadata: dict[str, str | int
 def _wells(table: DelimitedTable) -> tuple[np.ndarray, np.ndarray]:
     """0-based well rows and columns of every image, from Metadata_Well, else Metadata_Row + _Column."""
     if WELL in table.data.columns:
-        text = table.data[WELL].astype(object).where(table.data[WELL].notna(), "").astype(str).str.strip()
-        codes, uniques = pd.factorize(text)
-        pairs = []
-        for u in uniques:
-            try:
-                pairs.append(parse_well_label(u))
-            except ValueError:
-                i = int(np.flatnonzero(text.to_numpy() == u)[0])
-                raise table.error(i, WELL, f"value {u[:40]!r}: expected a well such as B03") from None
-        arr = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-        return arr[codes, 0], arr[codes, 1]
+        return well_label_keys(table, WELL, "expected a well such as B03")
     if ROW in table.data.columns and COLUMN in table.data.columns:
         cols = whole_numbers(table, COLUMN, minimum=1, expected="a 1-based column number") - 1
         values = table.data[ROW]

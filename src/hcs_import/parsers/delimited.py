@@ -23,6 +23,7 @@ from __future__ import annotations
 import codecs
 import csv
 import math
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -339,3 +340,30 @@ def whole_numbers(table: DelimitedTable, column: str, *, minimum: int, expected:
         shown = "an empty value" if np.isnan(arr[i]) else f"value {raw!r}"
         raise table.error(i, column, f"{shown}: expected {expected}")
     return arr.astype(np.int64)
+
+
+def well_label_keys(table: DelimitedTable, column: str, expected: str,
+                    prefix: str | re.Pattern[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """0-based (well rows, well columns) of a column of well labels (`B03`, `B3`, `B - 3`), after removing
+    the regular expression `prefix` (a vendor's `Well ` before the label).
+
+    Each distinct label is parsed once (a plate has at most a few thousand), then broadcast back to every
+    row; the first label that is not one is an error naming its line and the column.
+    """
+    from ..wells import parse_well_label
+
+    values = table.data[column]
+    text = values.astype(object).where(values.notna(), "").astype(str)
+    if prefix:
+        text = text.str.replace(prefix, "", regex=True)
+    text = text.str.strip()
+    codes, uniques = pd.factorize(text)
+    pairs = []
+    for u in uniques:
+        try:
+            pairs.append(parse_well_label(u))
+        except ValueError:
+            i = int(np.flatnonzero(codes == len(pairs))[0])
+            raise table.error(i, column, f"value {str(values.iloc[i])[:40]!r}: {expected}") from None
+    arr = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    return arr[codes, 0], arr[codes, 1]

@@ -37,10 +37,10 @@ from ..assemble import build_table, concat_rois, finish, point_rois, shapes_for_
 from ..errors import InputError
 from ..issues_log import WarningLog
 from ..model import FIELD_KEYS, WELL_KEYS, MeasurementTable, Plate, PlateAnalysis, T, Z, object_keys_frame
-from ..wells import infer_geometry, parse_well_label, row_index
+from ..wells import infer_geometry, row_index
 from .base import FormatParser, Generator, ParseOptions
 from .common import choose_plate, files_below
-from .delimited import DelimitedTable, read_delimited, read_header, whole_numbers
+from .delimited import DelimitedTable, read_delimited, read_header, well_label_keys, whole_numbers
 from .incell_xdce import is_xdce, parse_xdce
 
 SEARCH_DEPTH = 2  # exports sit next to the images or a folder or two below
@@ -123,18 +123,7 @@ def _well_rows_cols(table: DelimitedTable) -> tuple[np.ndarray, np.ndarray]:
             rows = np.asarray(mapped, dtype=np.int64)[codes]
         return rows, columns
     if label_col:
-        values = table.data[label_col]
-        text = values.astype(object).where(values.notna(), "").astype(str)
-        codes, uniques = pd.factorize(text)
-        pairs = []
-        for u in uniques:
-            try:
-                pairs.append(parse_well_label(u))
-            except ValueError:
-                i = int(np.flatnonzero(text.to_numpy() == u)[0])
-                raise table.error(i, label_col, f"value {u!r}: expected a well label such as 'A - 1'") from None
-        arr = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-        return arr[codes, 0], arr[codes, 1]
+        return well_label_keys(table, label_col, "expected a well label such as 'A - 1'")
     raise InputError(table.path, f"line {table.header.line} (header)",
                      f"no '{COL_ROW}' + '{COL_COLUMN}' or '{COL_WELL_LABEL}' column; expected an IN Carta export")
 
