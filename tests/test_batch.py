@@ -127,11 +127,13 @@ def test_batch_imports_all_but_the_corrupt_plate(tree: tuple[Path, list[TreePlat
     rows = ledger_rows(out)
     assert len(rows) == len(plates)
     assert sorted(r["status"] for r in rows.values()) == ["failed"] + ["ok"] * (len(plates) - 1)
-    bundles = sorted(p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith("."))
-    assert bundles == sorted(Path(r["bundle"]).name for r in rows.values() if r["status"] == "ok")
-    for r in rows.values():
+    # each bundle sits under its plate folder's path relative to ROOT: DIR/<folder>/<plate name>/
+    bundles = sorted(str(p.parent.relative_to(out)) for p in out.rglob("manifest.json"))
+    assert bundles == sorted(str(Path(r["bundle"]).relative_to(out)) for r in rows.values() if r["status"] == "ok")
+    for path, r in rows.items():
         if r["status"] == "ok":
-            assert (Path(r["bundle"]) / "manifest.json").is_file()
+            assert Path(r["bundle"]).parent == out / Path(path).relative_to(root.resolve())
+            assert (Path(r["bundle"]) / "manifest.json").is_file() and (Path(r["bundle"]) / "report.html").is_file()
             assert json.loads(r["sources"]) and r["imports"] == 1
             assert r["objects"] > 0 or r["format"] == "flex"  # Flex results are per well only
     # The summary table names the failed plate and counts every status.
@@ -173,19 +175,21 @@ def test_rerun_skips_unchanged_reimports_changed_retries_failed(work_tree: tuple
     assert not [p for p in out.iterdir() if p.name.startswith(".") and p.is_dir() and "partial" in p.name]
 
 
-def test_two_plates_with_one_name_do_not_overwrite_each_other(tmp_path: Path) -> None:
+def test_two_plates_with_one_name_both_import(tmp_path: Path) -> None:
+    """Re-imaged plates with one barcode in two folders: two bundles, each its own plate's, at predictable paths."""
     root = tmp_path / "root"
     write_incell_plate(root / "s1" / "same", SMALL)
     write_incell_plate(root / "s2" / "same", SynthSpec(wells=96, fields=1, objects=3, seed=9))
     out = tmp_path / "out"
     summary = run_batch(config(root, out))
-    assert (summary.count("ok"), summary.count("failed")) == (1, 1)
-    failed = next(p for p in summary.plates if p.status == "failed")
-    assert "already imported from" in failed.error
-    ok = next(p for p in summary.plates if p.status == "ok")
-    manifest = json.loads((out / "same" / "manifest.json").read_text())
-    sha = {s["path"]: s["sha256"] for s in manifest["sources"]}["same_analysis.xml"]
-    assert sha == fingerprint.sha256_file(root / ok.path / "same_analysis.xml")  # the bundle is the ok plate's
+    assert (summary.count("ok"), summary.count("failed")) == (2, 0)
+    for folder in ("s1", "s2"):
+        manifest = json.loads((out / folder / "same" / "same" / "manifest.json").read_text())
+        assert manifest["plate"]["name"] == "same"
+        sha = {s["path"]: s["sha256"] for s in manifest["sources"]}["same_analysis.xml"]
+        assert sha == fingerprint.sha256_file(root / folder / "same" / "same_analysis.xml")
+    again = run_batch(config(root, out))
+    assert again.count("skipped") == 2
 
 
 def test_ledger_is_exclusive_and_recovers_running_rows(tmp_path: Path) -> None:

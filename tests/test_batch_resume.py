@@ -97,10 +97,10 @@ def test_sigkill_mid_run_then_resume_finishes_with_nothing_lost_or_duplicated(tm
     oks = read_ledger(out, "SELECT path, COUNT(*) AS n FROM events WHERE status = 'ok' GROUP BY path")
     assert sorted((r["path"], r["n"]) for r in oks) == sorted((r["path"], 1) for r in ok)
     # Exactly one bundle per ok plate, nothing half-written left behind.
-    bundles = sorted(p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith("."))
-    assert bundles == sorted(Path(r["bundle"]).name for r in ok)
-    hidden = [p.name for p in out.iterdir() if p.name.startswith(".") and p.is_dir()]
-    assert hidden == [".hcs-import-claims"]
+    bundles = sorted(str(p.parent) for p in out.rglob("manifest.json"))
+    assert bundles == sorted(str(Path(r["bundle"])) for r in ok)
+    hidden = [p for p in out.rglob(".*") if p.is_dir() and p.name != ".hcs-import-claims"]
+    assert hidden == []  # no staging or replaced-bundle folder left behind
     for r in ok:
         assert (Path(r["bundle"]) / "manifest.json").is_file()
 
@@ -170,7 +170,7 @@ def test_watch_imports_plates_dropped_into_the_folder(tmp_path: Path) -> None:
         thread.join(timeout=60)
     summary = result["summary"]
     assert sorted(p.path for p in summary.plates if p.status == "ok") == ["drop1", "drop2"]
-    assert sorted(p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")) == ["drop1", "drop2"]
+    assert sorted(str(p.parent.relative_to(out)) for p in out.rglob("manifest.json")) == ["drop1/drop1", "drop2/drop2"]
 
 
 def test_server_upload_is_part_of_done(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,12 +29,17 @@ def parse_plate(path: Path, options: ParseOptions, format_name: str | None = Non
     return analysis
 
 
-def import_plate(path: Path, out: Path, options: ParseOptions, format_name: str | None = None) -> ImportResult:
-    analysis = parse_plate(path, options, format_name)
+def write_plate_bundle(analysis: PlateAnalysis, out: Path, options: ParseOptions) -> Path:
+    """The bundle of a parsed plate, with its report unless options.report is off (plate and batch alike)."""
     finalize = None
     if options.report:
         from .report import write_report
 
         finalize = write_report
-    bundle = write_bundle(analysis, out, finalize=finalize)
+    return write_bundle(analysis, out, finalize=finalize)
+
+
+def import_plate(path: Path, out: Path, options: ParseOptions, format_name: str | None = None) -> ImportResult:
+    analysis = parse_plate(path, options, format_name)
+    bundle = write_plate_bundle(analysis, out, options)
     return ImportResult(analysis, bundle, read_manifest(bundle))

@@ -64,6 +64,14 @@ def display(found: Found, root: Path) -> str:
     return found.path.name if rel == "." else rel
 
 
+def bundle_parent(config: BatchConfig, found: Found) -> Path:
+    """Where a plate's bundle goes: DIR/<plate folder relative to ROOT>/<plate name>/ (DIR/<plate name>/ for a
+    ROOT that is itself a plate). Two plate folders never share a bundle, however their plates are named:
+    re-imaged plates with one barcode are common."""
+    rel = os.path.relpath(found.path, config.root)
+    return config.out if rel == "." else config.out / rel
+
+
 def _missing_upload(config: BatchConfig, row: Any) -> str | None:
     """With --server, a plate imported locally (or uploaded elsewhere, or only dry-run) is not done yet."""
     if config.upload is None or config.upload.get("dry_run"):
@@ -256,9 +264,10 @@ def _replace_old_output(config: BatchConfig, job: Job, result: dict[str, Any]) -
     if not old or old == result.get("bundle"):
         return
     old_path = Path(old)
-    if old_path.parent.resolve() == config.out.resolve() and old_path.exists():
+    parent = bundle_parent(config, job.found)
+    if old_path.parent.resolve() == parent.resolve() and old_path.exists():
         shutil.rmtree(old_path, ignore_errors=True)
-    release(config.out, old_path.name, str(job.found.real))
+    release(parent, old_path.name, str(job.found.real))
 
 
 def execute(config: BatchConfig, ledger: Ledger, jobs: list[Job], summary: Summary,
@@ -282,8 +291,8 @@ def execute(config: BatchConfig, ledger: Ledger, jobs: list[Job], summary: Summa
                 job = todo.pop()
                 key = str(job.found.real)
                 ledger.mark_running(key, job.found.format, fingerprint.digest(job.stats), job.stats, job.reason)
-                fut = backend.submit(run_plate, key, str(config.out.absolute()), config.options, config.format_name,
-                                     config.upload)
+                fut = backend.submit(run_plate, key, str(bundle_parent(config, job.found).absolute()), config.options,
+                                     config.format_name, config.upload)
                 running[fut] = job
             for fut in backend.wait_any(set(running)):
                 job = running.pop(fut)

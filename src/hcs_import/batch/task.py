@@ -4,10 +4,11 @@ It never raises for a bad plate: the outcome is a plain dict (picklable, small) 
 `failed` and a one-line error, so one bad plate cannot stop the batch and no traceback or large object
 crosses the process boundary. It never touches the ledger: only the coordinating process writes it.
 
-Two source plates may carry the same plate name and would write the same DIR/<plate>/ bundle, the
-second silently replacing the first. A claim file DIR/.hcs-import-claims/<plate> (created atomically,
-holding the source path) makes the second one fail with a clear error instead; it lives on the output
-file system, so it also works when the workers are Dask workers on other machines.
+Each plate folder writes under its own path below DIR (see runner.bundle_parent), so plates of one name
+in different folders both import. Within one such folder a claim file <folder>/.hcs-import-claims/<plate>
+(created atomically, holding the source path) still makes a second source of the same bundle fail with a
+clear error instead of replacing the first; it lives on the output file system, so it also works when
+the workers are Dask workers on other machines.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from typing import Any
 
 from ..errors import HcsImportError
 from ..parsers.base import ParseOptions
-from ..pipeline import parse_plate
-from ..writers.bundle import read_manifest, safe_name, write_bundle
+from ..pipeline import parse_plate, write_plate_bundle
+from ..writers.bundle import read_manifest, safe_name
 
 CLAIMS = ".hcs-import-claims"
 
@@ -88,7 +89,7 @@ def run_plate(path: str, out: str, options: ParseOptions, format_name: str | Non
         analysis = parse_plate(Path(path), options, format_name)
         name = safe_name(analysis.plate.name)
         claim(Path(out), name, path)
-        bundle = write_bundle(analysis, Path(out))
+        bundle = write_plate_bundle(analysis, Path(out), options)
         result: dict[str, Any] = {"status": "ok", "plate": analysis.plate.name, "bundle": str(bundle),
                                   **summarize(read_manifest(bundle))}
         if upload is not None:
