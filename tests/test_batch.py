@@ -249,3 +249,22 @@ def test_root_that_is_one_plate_and_format_filter(tree: tuple[Path, list[TreePla
     only = discover(root, formats=["incell"])
     assert {f.format for f in only} == {"incell"}
     assert len(only) == sum(1 for p in plates if p.format == "incell")
+
+
+def test_a_folder_of_several_plates_becomes_one_task_per_plate(tmp_path: Path) -> None:
+    """Real drop folders hold several plates' exports side by side: batch imports each, none merged."""
+    from hcs_import.synth.columbus import write_columbus_export
+
+    root = tmp_path / "root"
+    write_columbus_export(root / "drop", SynthSpec(wells=96, fields=1, objects=2, layout="several-plates"))
+    write_incell_plate(root / "other", SMALL)
+    out = tmp_path / "out"
+    summary = run_batch(config(root, out))
+    assert sorted((p.path, p.status) for p in summary.plates) == [  # the exports sit in drop/Evaluation1
+        ("drop/Evaluation1 [ColumbusPlate01]", "ok"), ("drop/Evaluation1 [ColumbusPlate02]", "ok"), ("other", "ok")]
+    names = sorted(str(p.parent.relative_to(out)) for p in out.rglob("manifest.json"))
+    assert names == ["drop/Evaluation1/ColumbusPlate01", "drop/Evaluation1/ColumbusPlate02", "other/other"]
+    second = json.loads((out / "drop" / "Evaluation1" / "ColumbusPlate02" / "manifest.json").read_text())
+    assert all("ColumbusPlate02" in s["path"] for s in second["sources"])
+    again = run_batch(config(root, out))
+    assert again.count("skipped") == 3

@@ -208,3 +208,24 @@ def test_incarta_folder_of_four_acquisitions_is_refused_with_the_list() -> None:
     assert "holds exports of 4 plates" in text and len(text) < 300
     chosen = incarta.parse(INCARTA, ParseOptions(source_plate="2023-05-06 DAY3 iSMR IMR90 Phall Mito Dapi"))
     assert len(chosen.object_tables) == 1 and "Day2" in chosen.object_tables[0].name
+
+
+@needs_harmony
+@needs_incarta
+def test_batch_imports_every_plate_of_the_real_multi_plate_folders(tmp_path: Path) -> None:
+    """Both real folders hold 4 plates each: batch imports the 8 as 8 bundles, none merged."""
+    import shutil
+
+    from hcs_import.batch.ledger import LEDGER_NAME
+    from hcs_import.batch.runner import BatchConfig, run_batch
+
+    root = tmp_path / "root"
+    shutil.copytree(HARMONY, root / "harmony")
+    shutil.copytree(INCARTA, root / "incarta")
+    out = tmp_path / "out"
+    summary = run_batch(BatchConfig(root=root, out=out, ledger=out / LEDGER_NAME, workers=2, progress=False))
+    assert (summary.count("ok"), summary.count("failed")) == (8, 0), [p.error for p in summary.plates]
+    bundles = sorted(str(p.parent.relative_to(out)) for p in out.rglob("manifest.json"))
+    assert [b for b in bundles if b.startswith("harmony/")] == [
+        "harmony/EP128-TMRM", "harmony/EP149bis", "harmony/EP167", "harmony/EP209"]
+    assert len([b for b in bundles if b.startswith("incarta/")]) == 4

@@ -29,11 +29,17 @@ from ..parsers.base import FormatParser
 
 @dataclass(frozen=True)
 class Found:
-    """A plate folder: the path as found under ROOT, its real path (the ledger key) and its format."""
+    """A plate: the folder as found under ROOT, its real path, its format and, for a folder holding the
+    exports of several plates, which of them (the ledger keys it as `<real path>#<plate>`)."""
 
     path: Path
     real: Path
     format: str
+    plate: str | None = None
+
+    @property
+    def key(self) -> str:
+        return str(self.real) if self.plate is None else f"{self.real}#{self.plate}"
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -116,10 +122,24 @@ class Walker:
                 own = self.detect(folder)  # a plate whose detection needs its sub-folders (results/, data/)
             if own is not None:
                 self._plates.append(real)
-                yield Found(folder, real, own.name)
+                yield from self._each_plate(folder, real, own)
                 return
         for sub in self.subfolders(folder):
             yield from self.walk(sub)
+
+    def _each_plate(self, folder: Path, real: Path, parser: FormatParser) -> Iterator[Found]:
+        """One Found per plate the folder holds: several when the format names them (see FormatParser.plates)."""
+        names: list[str] = []
+        if parser.plates is not None:
+            try:
+                names = parser.plates(folder)
+            except Exception:  # the import will report what is wrong with the files; discovery goes on
+                names = []
+        if len(names) > 1:
+            for name in names:
+                yield Found(folder, real, parser.name, name)
+        else:
+            yield Found(folder, real, parser.name)
 
     def _independent(self, sub: Path) -> bool:
         return self.detect(sub) is not None and _alone_detected(sub, self.parsers) is not None

@@ -61,7 +61,8 @@ def formats_of(config: BatchConfig) -> list[str] | None:
 
 def display(found: Found, root: Path) -> str:
     rel = os.path.relpath(found.path, root)
-    return found.path.name if rel == "." else rel
+    shown = found.path.name if rel == "." else rel
+    return shown if found.plate is None else f"{shown} [{found.plate}]"
 
 
 def bundle_parent(config: BatchConfig, found: Found) -> Path:
@@ -91,7 +92,7 @@ def plan(config: BatchConfig, ledger: Ledger, plates: Iterable[Found], retry_fai
     jobs: list[Job] = []
     skipped: list[Outcome] = []
     for found in plates:
-        key = str(found.real)
+        key = found.key
         row = ledger.get(key)
         stats = fingerprint.scan(found.real)
         if row is None:
@@ -267,7 +268,7 @@ def _replace_old_output(config: BatchConfig, job: Job, result: dict[str, Any]) -
     parent = bundle_parent(config, job.found)
     if old_path.parent.resolve() == parent.resolve() and old_path.exists():
         shutil.rmtree(old_path, ignore_errors=True)
-    release(parent, old_path.name, str(job.found.real))
+    release(parent, old_path.name, job.found.key)
 
 
 def execute(config: BatchConfig, ledger: Ledger, jobs: list[Job], summary: Summary,
@@ -289,14 +290,14 @@ def execute(config: BatchConfig, ledger: Ledger, jobs: list[Job], summary: Summa
         while todo or running:
             while todo and len(running) < backend.capacity:
                 job = todo.pop()
-                key = str(job.found.real)
+                key = job.found.key
                 ledger.mark_running(key, job.found.format, fingerprint.digest(job.stats), job.stats, job.reason)
-                fut = backend.submit(run_plate, key, str(bundle_parent(config, job.found).absolute()), config.options,
-                                     config.format_name, config.upload)
+                fut = backend.submit(run_plate, str(job.found.real), str(bundle_parent(config, job.found).absolute()),
+                                     config.options, config.format_name, config.upload, job.found.plate)
                 running[fut] = job
             for fut in backend.wait_any(set(running)):
                 job = running.pop(fut)
-                key = str(job.found.real)
+                key = job.found.key
                 try:
                     result = fut.result()
                 except Exception as exc:  # the worker itself died or was lost; the plate is not to blame
@@ -320,7 +321,7 @@ def execute(config: BatchConfig, ledger: Ledger, jobs: list[Job], summary: Summa
     except BaseException:
         # Ctrl-C or a crash of the coordinator: what was handed out is not done.
         for job in running.values():
-            ledger.mark_pending(str(job.found.real), "interrupted")
+            ledger.mark_pending(job.found.key, "interrupted")
         backend.close(cancel=True)
         raise
     finally:

@@ -88,3 +88,6 @@ class FormatParser:
     priority: int = 50
     # Variant layouts the generator can write besides its usual one (SynthSpec.layout).
     synth_layouts: tuple[str, ...] = ()
+    # For formats whose folder may hold the exports of several plates: the plate names it holds (each
+    # readable with ParseOptions.source_plate), so batch imports each of them.
+    plates: Callable[[Path], list[str]] | None = None

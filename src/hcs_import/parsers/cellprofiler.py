@@ -265,6 +265,17 @@ def _rois(table: MeasurementTable, warnings: WarningLog) -> list:
     return out
 
 
+def plates(path: Path) -> list[str]:
+    """The plates the folder's per-image CSVs name (Metadata_Plate), for batch."""
+    root = path if path.is_dir() else path.parent
+    images, _ = find_files(root)
+    names = set()
+    warnings = WarningLog()
+    for p in images:
+        names.add(_plate_of(_read(p, ParseOptions(bad_values="nan"), warnings)) or root.name)
+    return sorted(names)
+
+
 PARSER = FormatParser(
     name="cellprofiler",
     version=__version__,
@@ -276,4 +287,5 @@ PARSER = FormatParser(
     synthesize=Generator("hcs_import.synth.cellprofiler:write_cellprofiler_export"),
     priority=30,
     synth_layouts=("object-header-rows",),
+    plates=plates,
 )

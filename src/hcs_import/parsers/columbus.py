@@ -353,6 +353,12 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
 
 
 
+def plates(path: Path) -> list[str]:
+    """The plates whose exports the folder holds (their `Plate Name`s), from the files' headers only."""
+    root = path if path.is_dir() else path.parent
+    return sorted(group_by_plate(find_exports(path), root))
+
+
 PARSER = FormatParser(
     name="columbus",
     version=__version__,
@@ -365,4 +371,5 @@ PARSER = FormatParser(
     synthesize=Generator("hcs_import.synth.columbus:write_columbus_export"),
     priority=40,
     synth_layouts=("several-plates",),
+    plates=plates,
 )

@@ -335,6 +335,23 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
 
 
 
+def plates(path: Path) -> list[str]:
+    """The plates (acquisitions) the folder's CSVs belong to, grouped as parse groups them.
+
+    It reads the CSVs (a Plate ID is a column, not a header line): discovery of an IN Carta folder costs
+    one more read of its exports, which are small next to the images they describe.
+    """
+    root = path if path.is_dir() else path.parent
+    _, csvs = find_files(path)
+    warnings = WarningLog()
+    read = []
+    for p in csvs:
+        table = read_delimited(p, what="IN Carta CSV", bad_values="nan", warnings=warnings, sep=",",
+                               text_columns=TEXT_COLUMNS)
+        read.append((p, table, plate_id(table)))
+    return sorted(group_by_plate(read, root.name if path.is_dir() else path.stem))
+
+
 PARSER = FormatParser(
     name="incarta",
     version=__version__,
@@ -345,5 +362,6 @@ PARSER = FormatParser(
     parse=parse,
     synthesize=Generator("hcs_import.synth.incarta:write_incarta_plate"),
     synth_layouts=("several-plates",),
+    plates=plates,
     priority=15,  # before incell: an IN Carta folder may also hold the InCell .xdce of its images
 )
