@@ -101,3 +101,14 @@ def test_failure_while_writing_keeps_the_previous_bundle(cli, incell_plate: Path
         f"hcs-import: error: {out}: cannot write the bundle of plate 'plateA': [Errno 28] No space left on device"]
     assert sorted(p.name for p in out.iterdir()) == ["plateA"]
     assert sorted(p.name for p in (out / "plateA").iterdir()) == before
+
+
+def test_a_huge_value_is_quoted_short_in_the_one_line_error() -> None:
+    from hcs_import.errors import InputError
+
+    err = InputError("plate/r.txt", f"line 3, column {'c' * 500!r}", f"value {'9x' * 500_000!r}: expected a number")
+    text = str(err)
+    assert "\n" not in text and len(text) < 300
+    assert text.startswith("plate/r.txt: line 3, column 'ccc") and text.endswith("...': expected a number")
+    short = InputError("f", "line 1", "value 'abc': expected a number")
+    assert str(short) == "f: line 1: value 'abc': expected a number"

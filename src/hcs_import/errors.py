@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+# A value quoted in a message is cut to this many characters: a 1 MB field or a binary blob in a
+# broken file must not become a 1 MB error line. The file and line still say where to look.
+MAX_QUOTED = 80
+MAX_PART = 160  # `where` (an element, a column name) is cut likewise, more generously
+_RUN = "{%d,}" % MAX_QUOTED  # noqa: UP031 (braces of a regex quantifier, not a format field)
+_QUOTED = re.compile("'(?:[^'\\\\]|\\\\.)" + _RUN + "'|\"(?:[^\"\\\\]|\\\\.)" + _RUN + "\"")
+
+
+def shorten(text: str, limit: int = MAX_QUOTED) -> str:
+    """`text` with every quoted value longer than `limit` cut to its first characters and `...`."""
+    def cut(m: re.Match[str]) -> str:
+        quote = m.group(0)[0]
+        return f"{m.group(0)[: limit - 3]}...{quote}"
+
+    return _QUOTED.sub(cut, text)
 
 
 class HcsImportError(Exception):
@@ -16,8 +33,9 @@ class InputError(HcsImportError):
 
     def __init__(self, path: str | Path, where: str | None, message: str) -> None:
         self.path = str(path)
-        self.where = where
-        self.message = message
+        where = None if where is None else shorten(where)
+        self.where = where if where is None or len(where) <= MAX_PART else where[: MAX_PART - 3] + "..."
+        self.message = shorten(" ".join(message.split("\n")))
         super().__init__(str(self))
 
     def __str__(self) -> str:
