@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint
+.PHONY: setup demo test lint fuzz
 
 setup:
 	bash scripts/setup.sh
@@ -18,3 +18,7 @@ lint: setup
 
 test: lint
 	$(BIN)/python -m pytest
+
+# The long fuzz run: 250 mutants of every format (tests/fuzz.py); FUZZ_SEED picks another set.
+fuzz: setup
+	FUZZ_MUTANTS=$${FUZZ_MUTANTS:-250} $(BIN)/python tests/fuzz.py

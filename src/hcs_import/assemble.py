@@ -36,6 +36,7 @@ from .model import (
 from .summary import summarise_objects
 
 MEASURED_SUFFIX = " (measured)"  # appended to a vendor column whose name collides with a key column
+MAX_TABLE_NAME = 1000  # characters: far above any population name seen, far below HDF5's attribute limit
 
 
 def build_table(
@@ -191,6 +192,9 @@ def finish(
 ) -> PlateAnalysis:
     """Add a computed per-well table when the vendor gave none, hash the sources, check wells fit."""
     for t in tables:
+        if len(t.name) > MAX_TABLE_NAME:  # a population or file name no instrument writes: a damaged file
+            raise InputError(root, None, f"a table name of {len(t.name)} characters ({t.name[:40]!r}...): "
+                             f"expected a population or file name of at most {MAX_TABLE_NAME}")
         _check_wells_fit(t, plate, root)
     if not any(t.kind == "wells" for t in tables):
         computed = summarise_objects(tables, plate.columns)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-# A value quoted in a message is cut to this many characters: a 1 MB field or a binary blob in a
-# broken file must not become a 1 MB error line. The file and line still say where to look.
-MAX_QUOTED = 80
-MAX_PART = 160  # `where` (an element, a column name) is cut likewise, more generously
+# A value quoted in a message is cut to this many characters, so a 1 MB field or a binary blob in a
+# broken file never makes a 1 MB error line; 48 lets a path, a place and a quote fit in 300 characters.
+# The file and line still say where to look.
+MAX_QUOTED = 48
+MAX_PART = 120  # `where` (an element, a column name) is cut likewise, more generously
 _RUN = "{%d,}" % MAX_QUOTED  # noqa: UP031 (braces of a regex quantifier, not a format field)
 _QUOTED = re.compile("'(?:[^'\\\\]|\\\\.)" + _RUN + "'|\"(?:[^\"\\\\]|\\\\.)" + _RUN + "\"")
 

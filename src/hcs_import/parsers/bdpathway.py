@@ -246,6 +246,11 @@ def _group_table(name: str, pieces: list[Piece], columns: int, cmap: ColumnMap,
     measures = {c: data[c].to_numpy() for c in names}
     if object_col is not None or (x and y) or has_box or keys.duplicated().any():
         if object_col is not None:
+            for tb in tables:  # same-named tables of every well folder are joined: each needs the column
+                if original(object_col) not in tb.data.columns:
+                    raise InputError(tb.path, f"line {tb.header.line} (header)",
+                                     f"no {original(object_col)!r} column, which the other wells' {name!r} "
+                                     "tables have; the header may be damaged")
             parts = [whole_numbers(tb, original(object_col), minimum=0, expected="a whole object number")  # type: ignore[arg-type]
                      for tb in tables]
             objects = np.concatenate(parts)

@@ -318,6 +318,11 @@ def read_delimited(
     return DelimitedTable(path, header, frame, infos)
 
 
+# Keys (wells, fields, objects) are read through float64, which holds whole numbers exactly up to 2^53; a
+# larger "number" (25 digits in a damaged file) would become another number silently, or overflow int64.
+KEY_LIMIT = float(2**53)
+
+
 def whole_numbers(table: DelimitedTable, column: str, *, minimum: int, expected: str) -> np.ndarray:
     """A key column as int64, every value a whole number >= minimum; else an error naming the line.
 
@@ -332,13 +337,14 @@ def whole_numbers(table: DelimitedTable, column: str, *, minimum: int, expected:
         if failed.any():
             i = int(np.flatnonzero(failed)[0])
             raise table.error(i, column, f"value {values.iloc[i]!r} is not a number (expected {expected})")
-    ok = np.isfinite(arr) & (arr == np.round(arr)) & (arr >= minimum)
+    ok = np.isfinite(arr) & (arr == np.round(arr)) & (arr >= minimum) & (arr < KEY_LIMIT)
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
         raw = values.iloc[i]
         raw = raw.item() if isinstance(raw, np.generic) else raw  # 2.5, not np.float64(2.5)
         shown = "an empty value" if np.isnan(arr[i]) else f"value {raw!r}"
-        raise table.error(i, column, f"{shown}: expected {expected}")
+        too_big = " below 2^53" if np.isfinite(arr[i]) and arr[i] >= KEY_LIMIT else ""
+        raise table.error(i, column, f"{shown}: expected {expected}{too_big}")
     return arr.astype(np.int64)
 
 

@@ -130,7 +130,7 @@ def _int(node: LVNode | None, path: Path, what: str) -> int | None:
         return None
     try:
         return int(float(node.value))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a number too large to be one (`1e999`, 1 MB of digits)
         raise InputError(path, f"line {node.line}, <Name>{node.name}</Name>",
                          f"value {node.value!r}: expected a whole number ({what})") from None
 

@@ -31,6 +31,10 @@ from .omero_columns import plan_columns, split_columns
 from .omero_tables import write_table
 from .rois_file import write_rois
 
+# HDF5 prints its whole error stack on stderr before PyTables raises; the raised error is what we report,
+# as one line (OutputError), so the stack would only be noise around it.
+tables.silence_hdf5_messages()
+
 MANIFEST = "manifest.json"
 ROIS_FILE = "rois.parquet"
 LAYOUT_FILE = "layout.parquet"
@@ -39,9 +43,17 @@ PARTIAL_MARK = ".partial-"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+MAX_NAME = 100  # characters of a file or folder name taken from a vendor's name (file systems allow 255 bytes)
+
+
 def safe_name(name: str) -> str:
-    """A file-system-safe name: runs of other characters become `_`; never empty or hidden."""
+    """A file-system-safe name: runs of other characters become `_`; never empty or hidden; a name longer
+    than MAX_NAME is cut and given a short hash of the whole, so two long names stay apart."""
     slug = _UNSAFE.sub("_", name).strip("._") or "plate"
+    if len(slug) > MAX_NAME:
+        import hashlib
+
+        slug = f"{slug[: MAX_NAME - 9]}-{hashlib.sha256(name.encode('utf-8', 'replace')).hexdigest()[:8]}"
     return slug
 
 
@@ -203,7 +215,8 @@ def write_bundle(analysis: PlateAnalysis, out: Path, tick: Callable[[str], None]
                 finalize(staging)
         except (OSError, tables.HDF5ExtError, pa.ArrowException) as exc:
             # Disk full, permissions, a file system refusing a name: the user's to fix, so one line.
-            raise OutputError(f"{out}: cannot write the bundle of plate {analysis.plate.name!r}: {exc}") from exc
+            raise OutputError(f"{out}: cannot write the bundle of plate {analysis.plate.name!r}: "
+                              f"{_first_line(exc)}") from exc
         if final.exists():
             old = out / f".{name}.old-{uuid.uuid4().hex[:8]}"
             final.rename(old)
@@ -215,6 +228,13 @@ def write_bundle(analysis: PlateAnalysis, out: Path, tick: Callable[[str], None]
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return final
+
+
+def _first_line(exc: BaseException) -> str:
+    """The cause of a write failure in one line: HDF5 errors carry their whole back trace in the message."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip() and not ln.startswith(("HDF5-DIAG", "  #"))]
+    last = next((ln for ln in reversed(lines) if not ln.startswith("End of HDF5")), type(exc).__name__)
+    return last[:200]
 
 
 def read_manifest(bundle: Path) -> dict[str, Any]:

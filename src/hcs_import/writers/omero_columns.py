@@ -74,7 +74,9 @@ def ascii_description(text: str) -> str:
 
 def legal_name(name: str, position: int) -> str:
     """OMERO.tables column names: not empty, no leading `__` / `_v_`, no `/` (`\\` as populate_metadata)."""
-    name = str(name).strip().replace("/", "\\")
+    # NUL and other control characters would cut or break the HDF5 field name (HdfStorage then cannot
+    # read the file): they become spaces, which the vendor name in the description still shows.
+    name = "".join(" " if ord(ch) < 32 or ord(ch) == 127 else ch for ch in str(name)).strip().replace("/", "\\")
     if not name:
         name = f"column {position + 1}"
     if name.startswith("__") or name.startswith("_v_"):

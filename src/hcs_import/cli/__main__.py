@@ -1,0 +1,5 @@
+"""`python -m hcs_import.cli`: the same command as `hcs-import`."""
+
+from . import main
+
+main()
