@@ -40,3 +40,22 @@ def test_geometry() -> None:
     assert infer_geometry_from_well_number(385) == (32, 48)
     rows, cols = well_number_to_row_col(np.array([1, 12, 13, 96]), 12)
     assert rows.tolist() == [0, 0, 1, 7] and cols.tolist() == [0, 11, 0, 11]
+
+
+def test_row_labels_past_zz_and_back() -> None:
+    from hcs_import.wells import row_index, row_letters
+
+    labels = row_letters(1000)
+    assert (labels[25], labels[26], labels[701], labels[702]) == ("Z", "AA", "ZZ", "AAA")
+    assert [row_index(x) for x in labels] == list(range(1000))
+
+
+def test_an_absurd_inferred_geometry_is_refused() -> None:
+    import pytest
+
+    from hcs_import.errors import GeometryError
+    from hcs_import.wells import infer_geometry
+
+    assert infer_geometry(40, 60) == (41, 61)
+    with pytest.raises(GeometryError, match="no plate has more than 1000 rows or columns"):
+        infer_geometry(10**20, 3)

@@ -50,3 +50,8 @@ class FormatNotDetected(HcsImportError):
 
 class OutputError(HcsImportError):
     """The output location cannot be written as asked."""
+
+
+class GeometryError(HcsImportError, ValueError):
+    """A plate geometry no plate has (0 rows, or thousands): raised by the geometry helpers, which know no
+    file; the pipeline names the plate folder. A ValueError too, for callers that check values."""

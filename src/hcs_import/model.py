@@ -265,7 +265,9 @@ class Plate:
         from .wells import row_letters
 
         if self.rows < 1 or self.columns < 1:
-            raise ValueError(f"plate {self.name!r}: geometry {self.rows}x{self.columns} is not a plate")
+            from .errors import GeometryError
+
+            raise GeometryError(f"plate {self.name!r}: geometry {self.rows}x{self.columns} is not a plate")
         if not self.row_labels:
             object.__setattr__(self, "row_labels", row_letters(self.rows))
         if not self.column_labels:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import GeometryError, InputError
 from .model import PlateAnalysis
 from .parsers import registry
 from .parsers.base import ParseOptions
@@ -21,7 +22,10 @@ class ImportResult:
 
 def parse_plate(path: Path, options: ParseOptions, format_name: str | None = None) -> PlateAnalysis:
     parser = registry.get(format_name) if format_name else registry.detect(path)
-    analysis = parser.parse(path, options)
+    try:
+        analysis = parser.parse(path, options)
+    except GeometryError as exc:  # raised where no file is known: the plate folder is the place
+        raise InputError(path, None, str(exc)) from None
     if options.platemap is not None:
         from .platemap import apply_platemap, read_platemap
 

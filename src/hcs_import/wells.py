@@ -7,6 +7,8 @@ import string
 
 import numpy as np
 
+from .errors import GeometryError
+
 # Standard SBS plate formats, by well count: (rows, columns).
 STANDARD_GEOMETRIES: dict[int, tuple[int, int]] = {
     6: (2, 3),
@@ -23,22 +25,28 @@ _LABEL_RE = re.compile(r"^\s*([A-Za-z]{1,2})\s*[- ]*\s*0*(\d{1,3})\s*$")
 
 
 def row_letters(n: int) -> tuple[str, ...]:
-    """Row labels as vendors print them: A..Z, then AA, AB, ... (1536-well plates have 32 rows)."""
+    """Row labels as vendors print them: A..Z, then AA, AB, ... (1536-well plates have 32 rows), and on
+    past ZZ (AAA, ...) for the odd slide or grid layout: bijective base 26, never an IndexError."""
     letters = string.ascii_uppercase
     out = []
     for i in range(n):
-        out.append(letters[i] if i < 26 else letters[i // 26 - 1] + letters[i % 26])
+        label, k = "", i + 1
+        while k:
+            k, rem = divmod(k - 1, 26)
+            label = letters[rem] + label
+        out.append(label)
     return tuple(out)
 
 
 def row_index(letter: str) -> int:
     """0-based row of a row label (A -> 0, Z -> 25, AA -> 26)."""
     s = letter.strip().upper()
-    if not s or not s.isalpha() or len(s) > 2:
-        raise ValueError(f"not a row letter: {letter!r}")
-    if len(s) == 1:
-        return ord(s) - 65
-    return (ord(s[0]) - 64) * 26 + ord(s[1]) - 65
+    if not s or not s.isascii() or not s.isalpha() or len(s) > 3:
+        raise ValueError(f"not a row letter: {letter[:20]!r}")
+    index = 0
+    for ch in s:  # the inverse of row_letters' bijective base 26
+        index = index * 26 + ord(ch) - 64
+    return index - 1
 
 
 def column_width(columns: int) -> int:
@@ -80,11 +88,21 @@ def geometry_for_well_count(count: int) -> tuple[int, int] | None:
     return STANDARD_GEOMETRIES.get(count)
 
 
+# No plate has more rows or columns than this (1536-well: 32 x 48); a larger inferred geometry comes from a
+# damaged or mis-read key, and sizing label arrays by it would be a memory bomb (a 25-digit well number).
+MAX_INFERRED_SIDE = 1000
+
+
 def infer_geometry(max_row: int, max_column: int) -> tuple[int, int]:
-    """Smallest standard plate holding a 0-based (max_row, max_column): used when no layout exists."""
+    """Smallest standard plate holding a 0-based (max_row, max_column): used when no layout exists.
+
+    Raises GeometryError beyond MAX_INFERRED_SIDE (the pipeline names the plate folder)."""
     for rows, cols in (STANDARD_GEOMETRIES[n] for n in (96, 384, 1536)):
         if max_row < rows and max_column < cols:
             return rows, cols
+    if max_row >= MAX_INFERRED_SIDE or max_column >= MAX_INFERRED_SIDE:
+        raise GeometryError(f"a well in row {max_row + 1}, column {max_column + 1}: no plate has more than "
+                         f"{MAX_INFERRED_SIDE} rows or columns (give --plate-geometry if this is right)")
     return max_row + 1, max_column + 1
 
 

@@ -118,6 +118,10 @@ def _wells_of(table: DelimitedTable, column: str) -> tuple[np.ndarray | None, np
     text = values.astype(object).where(values.notna(), "").astype(str).str.replace(WELL_PREFIX, "", regex=True)
     text = text.str.strip()
     if len(text) and text.str.fullmatch(r"\d+").all():  # 1-based row-major well numbers, read as text
+        long = text.str.len() > 9
+        if long.any():
+            i = int(np.flatnonzero(long.to_numpy())[0])
+            raise table.error(i, column, f"value {values.iloc[i]!r}: expected a 1-based well number")
         numbers = text.astype(np.int64).to_numpy()
         if (numbers < 1).any():
             i = int(np.flatnonzero(numbers < 1)[0])
@@ -259,16 +263,24 @@ def _group_table(name: str, pieces: list[Piece], columns: int, cmap: ColumnMap,
             metadata["object"] = "row number within its well, field, z and t (no object column)"
         frame = object_keys_frame(rows, cols, field, objects, columns, z=z, t=t)
         table = build_table(name, "objects", frame, measures, infos, metadata)
-        return table, (_box_rois(table, box) if has_box else (point_rois(table, x, y, warnings) if x and y else None))
+        if has_box:
+            return table, _box_rois(table, box, warnings)
+        return table, (point_rois(table, x, y, warnings) if x and y else None)
     base = object_keys_frame(rows, cols, field, np.zeros(len(rows), dtype=np.int64), columns)
     if not keys.duplicated(["r", "c"]).any():
         return build_table(name, "wells", base[list(WELL_KEYS)], measures, infos, metadata), None
     return build_table(name, "fields", base[list(FIELD_KEYS)], measures, infos, metadata), None
 
 
-def _box_rois(table: MeasurementTable, box: list[str | None]) -> pd.DataFrame:
-    values = [table.data[c].to_numpy(dtype=np.float64) for c in box]  # type: ignore[index]
+def _box_rois(table: MeasurementTable, box: list[str | None], warnings: WarningLog) -> pd.DataFrame:
+    """Rectangles from the box columns; a row whose box is missing or not numbers gets none (counted)."""
+    frame = table.frame()
+    values = [pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=np.float64) for c in box]  # type: ignore[index]
     ok = np.logical_and.reduce([np.isfinite(v) for v in values])
+    lost = int((~ok).sum())
+    if lost:
+        warnings.add(f"{table.name}: objects whose bounding box is missing or not numbers, no ROI made",
+                     f"{lost} of {len(ok)} objects", lost)
     rows = np.flatnonzero(ok)
     return shapes_for_rows(table, rows, "rectangle", x=values[0][ok], y=values[1][ok], width=values[2][ok],
                            height=values[3][ok])

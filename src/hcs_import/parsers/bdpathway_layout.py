@@ -250,7 +250,8 @@ def parse_roi_summary(path: Path, bad_values: str, warnings: WarningLog) -> RoiS
             columns[name] = np.asarray(texts, dtype=object)
         else:
             arr = np.asarray(numbers, dtype=np.float64)
-            whole = len(arr) and np.isfinite(arr).all() and (arr == np.round(arr)).all()
+            whole = (len(arr) and np.isfinite(arr).all() and (arr == np.round(arr)).all()
+                     and (np.abs(arr) < 2**53).all())  # exact in float64: else kept as floats, never wrapped
             columns[name] = arr.astype(np.int64) if whole else arr
     first = columns[names[0]]
     if first.dtype.kind == "i" and len(first) and len(np.unique(first)) == len(first):

@@ -38,6 +38,7 @@ from ..model import ColumnInfo, MeasurementTable, Plate, PlateAnalysis, T, Z, ob
 from ..wells import infer_geometry
 from .base import FormatParser, Generator, ParseOptions
 from .common import choose_plate, distinct_index, files_below, is_unnamed_empty
+from .delimited import KEY_LIMIT
 from .mias_text import TextTable, choose_encoding, prepare_chunk, read_chunks, split_lines, split_unit
 
 ROW, COLUMN, FIELD, OBJECT_NO, X, Y = "Row", "Column", "Field", "Object No", "X", "Y"
@@ -144,13 +145,13 @@ def _keys(table: TextTable, names: list[str], export: ExportFile, bad_values: st
     for key in wanted:
         v = np.asarray(table.frame[names.index(key)], dtype=np.float64)
         lowest = 0 if key == OBJECT_NO else 1
-        good = np.isfinite(v) & (v == np.round(v)) & (v >= lowest)
+        good = np.isfinite(v) & (v == np.round(v)) & (v >= lowest) & (v < KEY_LIMIT)
         if not good.all():
             i = int(np.flatnonzero(~good)[0])
             raw = table.frame[names.index(key)].iloc[i]
             if bad_values == "error":
                 raise InputError(export.path, f"line {int(table.lines[i])}, column {key!r}",
-                                 f"value {raw!r}: expected a whole number >= {lowest}")
+                                 f"value {raw!r}: expected a whole number >= {lowest} (below 2^53)")
             warnings.add(f"{export.path.name}: rows without a valid {key} dropped (cannot be placed on the plate)",
                          f"line {int(table.lines[i])}: {raw!r}", int((~good).sum()))
         ok &= good

@@ -31,6 +31,7 @@ from ..issues_log import WarningLog
 from ..model import ColumnInfo, MeasurementTable, Plate, PlateAnalysis, object_keys_frame
 from ..wells import infer_geometry_from_well_number, well_number_to_row_col
 from .base import FormatParser, Generator, ParseOptions
+from .delimited import KEY_LIMIT
 from .mias_layout import (
     COLUMNS_BY_WELL_COUNT,
     DetailFile,
@@ -201,7 +202,7 @@ def _object_numbers(kind: str, table: TextTable, names: list[str], warnings: War
     if kind != "NEO":
         return position
     label = table.frame[names.index("Label")].to_numpy(dtype=np.float64)
-    ok = np.isfinite(label) & (label == np.round(label))
+    ok = np.isfinite(label) & (label == np.round(label)) & (np.abs(label) < KEY_LIMIT)
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
         warnings.add("MIAS: rows whose Label is not a whole number: object number is the row's place in its file",
