@@ -155,7 +155,7 @@ def _keys(table: TextTable, names: list[str], export: ExportFile, bad_values: st
             warnings.add(f"{export.path.name}: rows without a valid {key} dropped (cannot be placed on the plate)",
                          f"line {int(table.lines[i])}: {raw!r}", int((~good).sum()))
         ok &= good
-        values[key] = np.nan_to_num(v).astype(np.int64)
+        values[key] = np.where(good, v, 0).astype(np.int64)  # dropped rows: 0, never a wrapped cast
     return ok, values
 
 
