@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+MAX_CATEGORY = 300
+MAX_EXAMPLE = 200
+
 
 @dataclass
 class WarningLog:
@@ -17,6 +20,10 @@ class WarningLog:
     def add(self, category: str, example: str, count: int = 1) -> None:
         if count <= 0:
             return
+        # A warning quotes what it found: a damaged file can make that a megabyte. One line of the
+        # manifest (and of the CLI's report) stays readable.
+        category = category if len(category) <= MAX_CATEGORY else category[: MAX_CATEGORY - 3] + "..."
+        example = example if len(example) <= MAX_EXAMPLE else example[: MAX_EXAMPLE - 3] + "..."
         self._counts[category] = self._counts.get(category, 0) + count
         self._first.setdefault(category, example)
 

@@ -60,6 +60,14 @@ def detect(path: Path) -> bool:
     return bool(res or flex or mea)
 
 
+def _is_file(path: Path) -> bool:
+    """Whether a file a .mea names exists; a name no file system takes (too long, NUL) is simply not there."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def _flex_files(flex: list[Path], mea: list[Path], warnings: WarningLog) -> tuple[list[Path], list[str]]:
     """The .flex files on disk (found, or listed in a .mea and found), and every name the .mea files list."""
     found = {p.resolve(): p for p in flex}
@@ -68,7 +76,7 @@ def _flex_files(flex: list[Path], mea: list[Path], warnings: WarningLog) -> tupl
         for pic in mea_pictures(m):
             listed.append(pic)
             candidates = [m.parent / pic, m.parent / Path(pic).name, m.parent.parent / pic]
-            hit = next((c for c in candidates if c.is_file()), None)
+            hit = next((c for c in candidates if _is_file(c)), None)
             if hit is None:
                 warnings.add("Flex: .flex files listed in the .mea but not found", f"{m.name}: {pic}")
             else:

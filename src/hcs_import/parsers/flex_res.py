@@ -55,6 +55,9 @@ def _descendants(el: etree._Element, name: str) -> list[etree._Element]:
     return [c for c in el.iter() if c is not el and _local(c.tag) == name]
 
 
+MAX_WELL_INDEX = 100_000  # a row or column number beyond any plate: a damaged file, refused before use
+
+
 def _well_number(el: etree._Element, attr: str, path: Path) -> int:
     text = el.get(attr)
     try:
@@ -62,8 +65,9 @@ def _well_number(el: etree._Element, attr: str, path: Path) -> int:
     except (TypeError, ValueError):
         raise InputError(path, f"line {el.sourceline}, <Well>",
                          f"attribute {attr}={text!r}: expected a 1-based whole number") from None
-    if value < 1:
-        raise InputError(path, f"line {el.sourceline}, <Well>", f"attribute {attr}={value}: expected >= 1")
+    if not 1 <= value <= MAX_WELL_INDEX:
+        raise InputError(path, f"line {el.sourceline}, <Well>",
+                         f"attribute {attr}={text!r}: expected a whole number from 1 to {MAX_WELL_INDEX}")
     return value - 1
 
 
