@@ -172,3 +172,17 @@ def test_entities_are_refused_not_expanded(tmp_path: Path) -> None:
     ).replace('value="0.5"', 'value="&e;"')
     with pytest.raises(InputError, match="declares XML entities"):
         parse(write(tmp_path, text), ParseOptions(plate_geometry=(8, 12)))
+
+
+@pytest.mark.parametrize("value", ["1_000", "\u0661\u0662", "0x1A", "#DIV/0!"])
+def test_numbers_no_instrument_writes_are_bad_values(incell_plate: Path, value: str) -> None:
+    """Python's float() takes `1_000` and Arabic-Indic digits; an Investigator file never holds them."""
+    xml = next(incell_plate.glob("*_analysis.xml"))
+    text = xml.read_text(encoding="utf-8")
+    first = text.index('value="', text.index("<WellData")) + len('value="')
+    end = text.index('"', first)
+    xml.write_text(text[:first] + value + text[end:], encoding="utf-8")
+    with pytest.raises(InputError, match="is not a number"):
+        parse(incell_plate, ParseOptions())
+    analysis = parse(incell_plate, ParseOptions(bad_values="nan"))
+    assert any("non-numeric values stored as NaN" in w for w in analysis.warnings)

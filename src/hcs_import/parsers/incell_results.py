@@ -47,7 +47,7 @@ from ..issues_log import WarningLog
 from ..model import FIELD, OBJECT, WELL_COLUMN, WELL_ROW
 from ..spill import SpillDir, spill_failure
 from .base import Progress
-from .common import SPECIAL_NUMBERS
+from .common import strict_number
 
 SUMMARY_CELL = "Summary"  # `cell="Summary"`: a per-well (or per-field) summary row, not an object
 
@@ -199,16 +199,13 @@ def _number(text: str | None, bad_values: str, warn: WarningLog, where: tuple[in
             raise ChunkError(0, where[0], where[1], "<Measure> without a value attribute")
         warn.add("Measure without a value attribute, stored as NaN", f"line {where[0]} (chunk)")
         return math.nan
-    try:
-        return float(text)
-    except ValueError:
-        special = SPECIAL_NUMBERS.get(text.strip().lower())
-        if special is not None:
-            return special
-        if bad_values == "error":
-            raise ChunkError(0, where[0], where[1], f"value {text!r} is not a number") from None
-        warn.add("non-numeric values stored as NaN", f"{where[1]} value {text!r}")
-        return math.nan
+    value = strict_number(text)
+    if value is not None:
+        return value
+    if bad_values == "error":
+        raise ChunkError(0, where[0], where[1], f"value {text!r} is not a number")
+    warn.add("non-numeric values stored as NaN", f"{where[1]} value {text!r}")
+    return math.nan
 
 
 def _int_attr(el: etree._Element, name: str, default: str | None = None) -> int:
@@ -308,22 +305,26 @@ class _NotFast(Exception):
 
 
 def _floats(data: bytes, starts: list[int], ends: list[int], codec: str) -> np.ndarray:
-    """float() of each value, as the lxml path computes it (specials included); _NotFast when one is bad."""
+    """Each value as a number, as the lxml path reads it (strict_number, specials included); _NotFast when
+    one is not a number. float() does the common case; it also takes `1_000`, which no instrument writes,
+    so values holding an underscore are counted with numpy (no Python loop) and sent the strict way."""
     try:
-        return np.fromiter(map(float, map(data.__getitem__, map(slice, starts, ends))), dtype=np.float64,
-                           count=len(starts))
+        out = np.fromiter(map(float, map(data.__getitem__, map(slice, starts, ends))), dtype=np.float64,
+                          count=len(starts))
+        underscores = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 0x5F)
+        if not len(underscores):
+            return out
+        inside = np.searchsorted(underscores, ends) - np.searchsorted(underscores, starts)
+        if not inside.any():
+            return out
     except ValueError:
         pass
     out = np.empty(len(starts), dtype=np.float64)
-    for i, (a, b) in enumerate(zip(starts, ends)):
-        text = data[a:b].decode(codec)
-        try:
-            out[i] = float(text)
-        except ValueError:
-            special = SPECIAL_NUMBERS.get(text.strip().lower())
-            if special is None:
-                raise _NotFast from None
-            out[i] = special
+    for i, (a_, b_) in enumerate(zip(starts, ends)):
+        value = strict_number(data[a_:b_].decode(codec))
+        if value is None:
+            raise _NotFast from None
+        out[i] = value
     return out
 
 
@@ -538,11 +539,7 @@ def parse_welldata_lxml(data: bytes, start: int, encoding: str | None, bad_value
                     unit = m.get("unit")
                     if unit:
                         pop.units[key] = unit
-                text = m.get("value")
-                try:
-                    value = float(text)  # type: ignore[arg-type]
-                except (TypeError, ValueError):
-                    value = _number(text, bad_values, warn, (m.sourceline or 0, f"<Measure key={key!r}>"))
+                value = _number(m.get("value"), bad_values, warn, (m.sourceline or 0, f"<Measure key={key!r}>"))
                 if len(arr) == i:
                     arr.append(value)
                 elif len(arr) < i:
