@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -139,3 +140,37 @@ def test_hundreds_of_sources_fit_the_table_metadata(tmp_path: Path) -> None:
     small = sources_metadata(PlateAnalysis("mias", Plate("P", 8, 12), (table,), empty_rois(),
                                            Provenance("mias", "1", sources[:2])))
     assert json.loads(str(small["hcs_import.sources"]))[1]["sha256"] == sources[1].sha256
+
+
+def test_two_runs_of_one_plate_into_one_folder_both_succeed(tmp_path: Path) -> None:
+    """Concurrent writers: neither removes the other's staging folder; both end 0 with one good bundle."""
+    import subprocess
+    import sys
+
+    from hcs_import.parsers.base import SynthSpec
+    from hcs_import.synth.incell import write_incell_plate
+
+    src = write_incell_plate(tmp_path / "P", SynthSpec(wells=96, fields=1, objects=20))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "hcs_import.cli", "plate", str(src), "--out", str(out), "--no-report"]
+    for _ in range(3):
+        procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        for proc in procs:
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+        assert json.loads((out / "P" / "manifest.json").read_text())["plate"]["name"] == "P"
+        assert not [p for p in out.iterdir() if p.is_dir() and p.name.startswith(".")]
+
+
+def test_only_leftovers_of_dead_processes_are_removed(tmp_path: Path) -> None:
+    import os
+
+    from hcs_import.writers.bundle import PARTIAL_MARK, clean_stale
+
+    live = tmp_path / f".P{PARTIAL_MARK}{os.getpid()}-abcd1234"
+    dead = tmp_path / f".P{PARTIAL_MARK}999999999-abcd1234"
+    legacy = tmp_path / f".P{PARTIAL_MARK}abcd1234"
+    for folder in (live, dead, legacy):
+        folder.mkdir()
+    clean_stale(tmp_path, "P")
+    assert live.exists() and not dead.exists() and not legacy.exists()

@@ -13,11 +13,14 @@ interrupted run leaves no half bundle; a previous bundle of the same plate is re
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,7 @@ ROIS_FILE = "rois.parquet"
 LAYOUT_FILE = "layout.parquet"
 PLATEMAP_FILE = "platemap.parquet"  # the plate map given with --platemap (see platemap.py)
 PARTIAL_MARK = ".partial-"
+OLD_MARK = ".old-"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -184,12 +188,47 @@ def _write_into(folder: Path, analysis: PlateAnalysis, tick: Callable[[str], Non
     return manifest
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def _owner(folder: Path, mark: str) -> int | None:
+    """The process id a staging or old folder's name carries (`.<plate><mark><pid>-<random>`), if any."""
+    tail = folder.name.rsplit(mark, 1)[-1]
+    head = tail.split("-", 1)[0]
+    return int(head) if head.isdigit() and "-" in tail else None
+
+
 def clean_stale(out: Path, name: str) -> None:
-    """Remove hidden leftovers of runs of this plate that were killed before they could clean up."""
-    for p in out.glob(f".{name}{PARTIAL_MARK}*"):
-        shutil.rmtree(p, ignore_errors=True)
-    for p in out.glob(f".{name}.old-*"):
-        shutil.rmtree(p, ignore_errors=True)
+    """Remove hidden leftovers of runs of this plate that were killed before they could clean up.
+
+    Only folders of processes that are gone: another run writing the same plate right now keeps its
+    staging folder (removing it made that run fail). A folder named the older way (no process id) is left
+    by a run of an earlier version and removed."""
+    for mark in (PARTIAL_MARK, OLD_MARK):
+        for p in out.glob(f".{name}{mark}*"):
+            pid = _owner(p, mark)
+            if pid is None or not _alive(pid):
+                shutil.rmtree(p, ignore_errors=True)
+
+
+@contextmanager
+def _plate_lock(out: Path, name: str) -> Iterator[None]:
+    """One writer of a plate's bundle at a time: a second run into the same DIR waits for the first to put
+    its bundle in place, then replaces it (both end with a complete bundle; the later one wins)."""
+    lock = out / f".{name}.lock"
+    with open(lock, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def write_bundle(analysis: PlateAnalysis, out: Path, tick: Callable[[str], None] | None = None,
@@ -206,7 +245,7 @@ def write_bundle(analysis: PlateAnalysis, out: Path, tick: Callable[[str], None]
     name = safe_name(analysis.plate.name)
     final = out / name
     clean_stale(out, name)
-    staging = out / f".{name}{PARTIAL_MARK}{uuid.uuid4().hex[:8]}"
+    staging = out / f".{name}{PARTIAL_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:
         try:
@@ -217,13 +256,14 @@ def write_bundle(analysis: PlateAnalysis, out: Path, tick: Callable[[str], None]
             # Disk full, permissions, a file system refusing a name: the user's to fix, so one line.
             raise OutputError(f"{out}: cannot write the bundle of plate {analysis.plate.name!r}: "
                               f"{_first_line(exc)}") from exc
-        if final.exists():
-            old = out / f".{name}.old-{uuid.uuid4().hex[:8]}"
-            final.rename(old)
-            staging.rename(final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            staging.rename(final)
+        with _plate_lock(out, name):
+            if final.exists():
+                old = out / f".{name}{OLD_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+                final.rename(old)
+                staging.rename(final)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                staging.rename(final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
