@@ -189,13 +189,19 @@ def _write_into(folder: Path, analysis: PlateAnalysis, tick: Callable[[str], Non
 
 
 def _alive(pid: int) -> bool:
+    """Whether process `pid` still runs. A zombie does not: a killed worker whose parent is gone may stay
+    one where nothing reaps it (containers without an init), and it will never finish its bundle."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's live process
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def _owner(folder: Path, mark: str) -> int | None:
@@ -219,16 +225,19 @@ def clean_stale(out: Path, name: str) -> None:
 
 
 @contextmanager
-def _plate_lock(out: Path, name: str) -> Iterator[None]:
-    """One writer of a plate's bundle at a time: a second run into the same DIR waits for the first to put
-    its bundle in place, then replaces it (both end with a complete bundle; the later one wins)."""
-    lock = out / f".{name}.lock"
-    with open(lock, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+def _folder_lock(out: Path) -> Iterator[None]:
+    """One bundle put in place at a time in DIR: a second run of the same plate waits for the first's
+    rename, then replaces its bundle (both end with a complete bundle; the later one wins). The lock is
+    taken on the folder itself, so no lock file is left among the bundles."""
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def write_bundle(analysis: PlateAnalysis, out: Path, tick: Callable[[str], None] | None = None,
@@ -256,7 +265,7 @@ def write_bundle(analysis: PlateAnalysis, out: Path, tick: Callable[[str], None]
             # Disk full, permissions, a file system refusing a name: the user's to fix, so one line.
             raise OutputError(f"{out}: cannot write the bundle of plate {analysis.plate.name!r}: "
                               f"{_first_line(exc)}") from exc
-        with _plate_lock(out, name):
+        with _folder_lock(out):
             if final.exists():
                 old = out / f".{name}{OLD_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
                 final.rename(old)
