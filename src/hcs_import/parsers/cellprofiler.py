@@ -31,7 +31,7 @@ from ..model import FIELD_KEYS, MeasurementTable, Plate, PlateAnalysis, T, Z, ob
 from ..wells import infer_geometry, row_index
 from .base import FormatParser, Generator, ParseOptions
 from .common import choose_plate, files_below
-from .delimited import DelimitedTable, read_delimited, read_header, well_label_keys, whole_numbers
+from .delimited import DelimitedTable, index_column, read_delimited, read_header, well_label_keys, whole_numbers
 
 SEARCH_DEPTH = 2
 DETECT_BYTES = 16 * 1024
@@ -99,17 +99,6 @@ def _read(path: Path, options: ParseOptions, warnings: WarningLog) -> DelimitedT
     return table
 
 
-def _one_based(table: DelimitedTable, column: str, metadata: dict[str, str | int | float]) -> np.ndarray:
-    if column not in table.data.columns:
-        return np.zeros(table.rows, dtype=np.int64)
-    values = whole_numbers(table, column, minimum=0, expected=f"a whole {column} number")
-    if len(values) and values.min() == 0:
-        metadata[f"{column} numbering"] = "holds 0: read as 0-based"
-        return values
-    metadata[f"{column} numbering"] = "read as 1-based"
-    return values - 1
-
-
 def _wells(table: DelimitedTable) -> tuple[np.ndarray, np.ndarray]:
     """0-based well rows and columns of every image, from Metadata_Well, else Metadata_Row + _Column."""
     if WELL in table.data.columns:
@@ -166,9 +155,9 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
         warnings.note(f"several per-image CSVs of plate {chosen!r}; {image_file.name} was used")
     metadata: dict[str, str | int | float] = {"source_file": image_file.name}
     rows, cols = _wells(image)
-    site = _one_based(image, SITE, metadata)
-    t = _one_based(image, TIMEPOINT, metadata)
-    z = _one_based(image, PLANE, metadata)
+    site = index_column(image, SITE, SITE, metadata)
+    t = index_column(image, TIMEPOINT, TIMEPOINT, metadata)
+    z = index_column(image, PLANE, PLANE, metadata)
     numbers = whole_numbers(image, IMAGE_NUMBER, minimum=0, expected="a whole image number")
     if len(np.unique(numbers)) != len(numbers):
         i = int(np.flatnonzero(pd.Series(numbers).duplicated().to_numpy())[0])

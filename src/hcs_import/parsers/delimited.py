@@ -373,3 +373,17 @@ def well_label_keys(table: DelimitedTable, column: str, expected: str,
             raise table.error(i, column, f"value {str(values.iloc[i])[:40]!r}: {expected}") from None
     arr = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     return arr[codes, 0], arr[codes, 1]
+
+
+def index_column(table: DelimitedTable, column: str | None, label: str,
+                 metadata: dict[str, str | int | float]) -> np.ndarray:
+    """A field / z / t column as 0-based indices: read as 1-based unless it holds a 0 (then 0-based), and
+    noted in `metadata[f"{label} numbering"]`; all 0 when the table has no such column."""
+    if column is None or column not in table.data.columns:
+        return np.zeros(table.rows, dtype=np.int64)
+    values = whole_numbers(table, column, minimum=0, expected=f"a whole {label} number")
+    if len(values) and values.min() == 0:
+        metadata[f"{label} numbering"] = f"{table.source(column)!r} holds 0: read as 0-based"
+        return values
+    metadata[f"{label} numbering"] = f"{table.source(column)!r} read as 1-based"
+    return values - 1

@@ -40,7 +40,7 @@ from ..model import FIELD_KEYS, WELL_KEYS, MeasurementTable, Plate, PlateAnalysi
 from ..wells import infer_geometry, row_index
 from .base import FormatParser, Generator, ParseOptions
 from .common import choose_plate, files_below
-from .delimited import DelimitedTable, read_delimited, read_header, well_label_keys, whole_numbers
+from .delimited import DelimitedTable, index_column, read_delimited, read_header, well_label_keys, whole_numbers
 from .incell_xdce import is_xdce, parse_xdce
 
 SEARCH_DEPTH = 2  # exports sit next to the images or a folder or two below
@@ -131,15 +131,7 @@ def _well_rows_cols(table: DelimitedTable) -> tuple[np.ndarray, np.ndarray]:
 def _index(table: DelimitedTable, names: tuple[str, ...], metadata: dict[str, str | int | float]) -> np.ndarray:
     """FIELD (FOV) / Z / T as 0-based indices: 1-based unless the column holds a 0."""
     col = next((c for c in (_column(table, n) for n in names) if c is not None), None)
-    if col is None:
-        return np.zeros(table.rows, dtype=np.int64)
-    label = names[0] if len(names) == 1 else "FIELD"
-    values = whole_numbers(table, col, minimum=0, expected=f"a whole {label} number")
-    if len(values) and values.min() == 0:
-        metadata[f"{label} numbering"] = f"{table.source(col)!r} holds 0: read as 0-based"
-        return values
-    metadata[f"{label} numbering"] = f"{table.source(col)!r} read as 1-based"
-    return values - 1
+    return index_column(table, col, names[0] if len(names) == 1 else "FIELD", metadata)
 
 
 def _centre_pairs(names: list[str]) -> list[tuple[str, str, int]]:
