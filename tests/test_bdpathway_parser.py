@@ -35,7 +35,7 @@ def _write(path: Path, text: str) -> Path:
 
 
 def test_synthetic_plate(plate: Path) -> None:
-    assert bdpathway.detect(plate) and registry.detect(plate).name == "bdpathway"
+    assert bdpathway.PARSER.matches(plate) and registry.locate(plate).format == "bdpathway"
     analysis = bdpathway.parse(plate, ParseOptions())
     assert [t.name for t in analysis.tables] == ["Measurements", "RoiSummary", "Wells"]
     assert (analysis.plate.rows, analysis.plate.columns) == (4, 6)  # from the .plt
@@ -169,14 +169,14 @@ def test_images_listed(tmp_path: Path) -> None:
 
 
 def test_detection_is_specific(tmp_path: Path, plate: Path) -> None:
-    assert not bdpathway.detect(write_scanr_plate(tmp_path / "sc", SynthSpec(objects=1)))
-    assert not bdpathway.detect(write_incell_plate(tmp_path / "ic", SynthSpec(objects=1, fields=1)))
+    assert not bdpathway.PARSER.matches(write_scanr_plate(tmp_path / "sc", SynthSpec(objects=1)))
+    assert not bdpathway.PARSER.matches(write_incell_plate(tmp_path / "ic", SynthSpec(objects=1, fields=1)))
     bare = tmp_path / "bare"
     (bare / "Well A01").mkdir(parents=True)
-    assert not bdpathway.detect(bare)
+    assert not bdpathway.PARSER.matches(bare)
     (bare / "DAPI.dye").write_text("[Numerator]\nExposure=1\n")
-    assert bdpathway.detect(bare)
-    assert bdpathway.detect(plate / "Experiment.exp")
+    assert bdpathway.PARSER.matches(bare)
+    assert bdpathway.PARSER.matches(plate / "Experiment.exp")
 
 
 # --- bad input ---------------------------------------------------------------------------------------------
@@ -185,7 +185,7 @@ def test_detection_is_specific(tmp_path: Path, plate: Path) -> None:
 def test_empty_folder(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert not bdpathway.detect(empty)
+    assert not bdpathway.PARSER.matches(empty)
     with pytest.raises(InputError, match="no BD Attovision measurement tables"):
         bdpathway.parse(empty, ParseOptions())
 

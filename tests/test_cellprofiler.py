@@ -31,7 +31,7 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_detected_and_every_key_and_value(export: Path, tmp_path: Path) -> None:
-    assert registry.detect(export).name == "cellprofiler"
+    assert registry.locate(export).format == "cellprofiler"
     a = cellprofiler.parse(export, ParseOptions())
     assert a.plate.name == "CPPlate" and (a.plate.rows, a.plate.columns) == (8, 12)
     image_header, images = rows_of(export / f"{PREFIX}Image.csv")

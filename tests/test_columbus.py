@@ -45,7 +45,7 @@ def read_export(path: Path) -> pd.DataFrame:
 
 
 def test_detected_as_columbus(export: Path) -> None:
-    assert registry.detect(export).name == "columbus"
+    assert registry.locate(export).format == "columbus"
 
 
 def test_tables_keys_and_every_value(export: Path, analysis) -> None:  # type: ignore[no-untyped-def]
@@ -125,7 +125,7 @@ def test_per_field_export_and_plain_columbus_without_general_block(tmp_path: Pat
 def test_not_columbus_incarta_style_letters(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("Row,Column,WELL LABEL,Nuclei cg X wv1\nA,1,A - 1,3.5\n")
     (tmp_path / "b.txt").write_text("Row\tColumn\tValue\nB\t2\t1.0\n")
-    assert not registry.get("columbus").detect(tmp_path)
+    assert not registry.get("columbus").matches(tmp_path)
 
 
 # -- bad input -------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ def res_values(path: Path) -> dict[tuple[str, int, int, str], str]:
 
 
 def test_detected_as_flex(plate: Path) -> None:
-    assert registry.detect(plate).name == "flex"
+    assert registry.locate(plate).format == "flex"
 
 
 def test_plate_from_flex_xml(analysis) -> None:  # type: ignore[no-untyped-def]

@@ -144,19 +144,19 @@ def test_plate_geometry_option(tmp_path: Path) -> None:
 
 def test_detection(tmp_path: Path) -> None:
     ic = write_incarta_plate(tmp_path / "ic", SPEC)
-    assert incarta.detect(ic) and registry.detect(ic).name == "incarta"
-    assert not incarta.detect(write_scanr_plate(tmp_path / "sc", SynthSpec(objects=2), csv=True))
-    assert not incarta.detect(write_incell_plate(tmp_path / "in", SynthSpec(objects=1, fields=1)))
+    assert incarta.PARSER.matches(ic) and registry.locate(ic).format == "incarta"
+    assert not incarta.PARSER.matches(write_scanr_plate(tmp_path / "sc", SynthSpec(objects=2), csv=True))
+    assert not incarta.PARSER.matches(write_incell_plate(tmp_path / "in", SynthSpec(objects=1, fields=1)))
     columbus = _csv(tmp_path / "col", "r.csv", "Row,Column,Field,Object No,X,Y\n1,1,1,1,2,3\n")
-    assert not incarta.detect(columbus)
-    assert incarta.detect(_csv(tmp_path / "wv", "r.csv", "Row,Column,Nuclei Area wv1\nA,1,2\n"))
+    assert not incarta.PARSER.matches(columbus)
+    assert incarta.PARSER.matches(_csv(tmp_path / "wv", "r.csv", "Row,Column,Nuclei Area wv1\nA,1,2\n"))
 
 
 def test_xdce_next_to_the_exports_gives_the_layout(tmp_path: Path) -> None:
     folder = write_incell_plate(tmp_path / "both", SynthSpec(wells=384, fields=1, objects=1))
     next(folder.glob("*_analysis.xml")).unlink()
     _csv(folder, "cells.csv", OBJECTS)
-    assert registry.detect(folder).name == "incarta"  # the IN Carta exports win over the bare .xdce
+    assert registry.locate(folder).format == "incarta"  # the IN Carta exports win over the bare .xdce
     analysis = incarta.parse(folder, ParseOptions())
     assert (analysis.plate.rows, analysis.plate.columns) == (16, 24) and analysis.plate.images is not None
     assert not any("inferred" in w for w in analysis.warnings)
@@ -198,7 +198,7 @@ def test_several_plates_in_one_file(tmp_path: Path) -> None:
 def test_empty_folder(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert not incarta.detect(empty)
+    assert not incarta.PARSER.matches(empty)
     with pytest.raises(InputError, match="no IN Carta CSV export"):
         incarta.parse(empty, ParseOptions())
 

@@ -96,7 +96,7 @@ def test_real_plate_layout_from_the_embedded_image_stack(tmp_path: Path) -> None
 def test_real_file_is_detected_as_the_wells_summary_layout() -> None:
     assert layout_of(REAL_XML) == "wells-summary"
     assert incell.results_layout(REAL_XML) == "wells-summary"
-    assert incell.detect(REAL)
+    assert incell.PARSER.matches(REAL)
 
 
 def test_synthetic_twin_time_lapse_gets_a_t_key(tmp_path: Path) -> None:

@@ -53,8 +53,8 @@ def read_detail(path: Path) -> tuple[list[str], pd.DataFrame]:
 
 
 def test_detected_as_mias(experiment: Path) -> None:
-    assert registry.detect(experiment).name == "mias"
-    assert registry.detect(experiment / PLATE_FOLDER).name == "mias"
+    assert registry.locate(experiment).format == "mias"
+    assert registry.locate(experiment / PLATE_FOLDER).format == "mias"
 
 
 def test_plate_from_layout_and_template(experiment: Path) -> None:

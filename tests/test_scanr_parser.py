@@ -226,12 +226,12 @@ def test_images_listed_from_data_folder(tmp_path: Path) -> None:
 def test_detection_is_specific(tmp_path: Path) -> None:
     sc = write_scanr_plate(tmp_path / "sc", SMALL)
     ic = write_incell_plate(tmp_path / "ic", SynthSpec(wells=96, fields=1, objects=2))
-    assert scanr.detect(sc) and not scanr.detect(ic)
-    assert registry.detect(sc).name == "scanr"
+    assert scanr.PARSER.matches(sc) and not scanr.PARSER.matches(ic)
+    assert registry.locate(sc).format == "scanr"
     only_descriptor = tmp_path / "d"
     only_descriptor.mkdir()
     (only_descriptor / "experiment_descriptor.xml").write_bytes((sc / "experiment_descriptor.xml").read_bytes())
-    assert scanr.detect(only_descriptor)
+    assert scanr.PARSER.matches(only_descriptor)
     with pytest.raises(InputError, match="no ScanR analysis export"):
         scanr.parse(only_descriptor, ParseOptions())
 
@@ -303,7 +303,7 @@ def test_empty_file_and_empty_folder(tmp_path: Path) -> None:
         scanr.parse(folder, ParseOptions())
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert not scanr.detect(empty)
+    assert not scanr.PARSER.matches(empty)
     with pytest.raises(InputError, match="no ScanR analysis export"):
         scanr.parse(empty, ParseOptions())
 

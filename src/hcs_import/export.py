@@ -24,7 +24,8 @@ import pyarrow.parquet as pq
 import tables
 
 from .errors import OutputError
-from .writers.bundle import read_manifest, safe_name
+from .manifest import read_manifest
+from .writers.bundle import safe_name
 
 ExportFormat = Literal["parquet", "csv"]
 BATCH_ROWS = 65_536

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -305,6 +305,9 @@ class Provenance:
     # What the vendor files say of the analysis that made them (protocol, assay, software), as
     # (name, value) pairs: kept with the bundle because no table shows it.
     analysis: tuple[tuple[str, str], ...] = ()
+    # The plate source it was located as (PlateSource.describe(): format, root, files by role, evidence),
+    # set by the pipeline; parsers leave it None.
+    located: Mapping[str, Any] | None = None
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     @property

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import GeometryError, InputError
+from .manifest import read_manifest
 from .model import PlateAnalysis
 from .parsers import registry
 from .parsers.base import ParseOptions
-from .writers.bundle import read_manifest, write_bundle
+from .writers.bundle import write_bundle
 
 
 @dataclass(frozen=True)
@@ -21,11 +22,17 @@ class ImportResult:
 
 
 def parse_plate(path: Path, options: ParseOptions, format_name: str | None = None) -> PlateAnalysis:
-    parser = registry.get(format_name) if format_name else registry.detect(path)
+    """Locate the plate at `path` (as `format_name` when given), parse it, record the source it was
+    located as in the provenance, and merge the plate map when one is given."""
+    located = registry.locate(path, format_name)
+    if options.source_plate is not None:
+        located = replace(located, plate=options.source_plate)
+    parser = registry.get(located.format)
     try:
         analysis = parser.parse(path, options)
     except GeometryError as exc:  # raised where no file is known: the plate folder is the place
         raise InputError(path, None, str(exc)) from None
+    analysis = replace(analysis, provenance=replace(analysis.provenance, located=located.describe()))
     if options.platemap is not None:
         from .platemap import apply_platemap, read_platemap
 

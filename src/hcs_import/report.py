@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .manifest import MANIFEST, read_manifest, write_manifest
 from .model import WELL_COLUMN, WELL_ROW, T
 from .platemap import control_groups
-from .writers.bundle import MANIFEST, read_manifest
 
 REPORT_FILE = "report.html"
 DEFAULT_PER_POPULATION = 2
@@ -266,9 +265,8 @@ def write_report(bundle: Path, measures: Sequence[str] | None = None, out: Path 
     target = out or bundle / REPORT_FILE
     target.write_text(build_report(bundle, measures), encoding="utf-8")
     if out is None:
-        path = bundle / MANIFEST
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = read_manifest(bundle)
         manifest["report"] = REPORT_FILE
-        path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        write_manifest(bundle / MANIFEST, manifest)
     return target
 

@@ -1,16 +1,17 @@
 """Find the plate folders under ROOT.
 
-A plate folder is a folder that some registered parser detects. Detection is not always local: a
-parser may look a few levels down (InCell finds results one or two folders below the `.xdce`), so a
-folder holding several plates can itself be "detected". The rules, top-down, for a folder some parser detects:
+Every folder is asked once what it is (`registry.locate_all`), and the answers, typed plate sources
+that say which files each format would read and where the plate's root is, decide the walk. For a
+folder some format locates:
 
-- if its own files (those directly in it, looked at without its sub-folders) are detected, it is a plate
+- if the best source reads a file lying directly in the folder, the folder is a plate
   (`plate/{plate.xdce, results/analysis.xml}` is one plate, however many analysis folders it has);
-- else, if some sub-folder is detected on its own, it is a container and its sub-folders are searched
-  (`screen/plate1/...`). "On its own" means without its parent (a link to it in a scratch folder): a
-  MIAS `results/` folder is recognised only through its parent plate folder, so it is part of that plate;
-- else it is a plate whose detection needs its sub-folders (results only in `results/`, ScanR `data/`).
+- else, if some sub-folder is located as a plate rooted in that sub-folder, the folder is a container
+  and its sub-folders are searched (`screen/plate1/...`). A source rooted elsewhere does not count: MIAS
+  given `plate/results` answers with `plate` as the root, so `results/` is part of its plate;
+- else it is a plate whose files all sit in its sub-folders (results only in `results/`, ScanR `data/`).
 
+A folder whose files name several plates (Columbus, IN Carta, CellProfiler) yields one Found per plate.
 We never descend into a plate folder, never follow a symlink that leads out of ROOT, visit each real
 folder once (symlink loops, two links to one plate), and skip hidden folders and the output folder.
 """
@@ -18,24 +19,31 @@ folder once (symlink loops, two links to one plate), and skip hidden folders and
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..parsers import registry
-from ..parsers.base import FormatParser
+from ..parsers.base import PlateSource
 
 
 @dataclass(frozen=True)
 class Found:
-    """A plate: the folder as found under ROOT, its real path, its format and, for a folder holding the
-    exports of several plates, which of them (the ledger keys it as `<real path>#<plate>`)."""
+    """A plate: the folder as found under ROOT, its real path and the source located there (for a
+    folder holding the exports of several plates, `source.plate` says which; the ledger keys it as
+    `<real path>#<plate>`)."""
 
     path: Path
     real: Path
-    format: str
-    plate: str | None = None
+    source: PlateSource
+
+    @property
+    def format(self) -> str:
+        return self.source.format
+
+    @property
+    def plate(self) -> str | None:
+        return self.source.plate
 
     @property
     def key(self) -> str:
@@ -47,52 +55,25 @@ def _inside(path: Path, root: Path) -> bool:
     return p == r or p.startswith(r.rstrip(os.sep) + os.sep)
 
 
-def _detect(path: Path, parsers: Iterable[FormatParser]) -> FormatParser | None:
-    for parser in parsers:
-        try:
-            if parser.detect(path):
-                return parser
-        except Exception:  # a parser that chokes on an odd folder must not stop the walk
-            continue
-    return None
-
-
-def _alone_detected(folder: Path, parsers: Iterable[FormatParser]) -> FormatParser | None:
-    """Detect `folder` without its parent (a link to it in a scratch folder): a `results/` folder that a
-    parser recognises only because its parent is a plate is part of that plate, not a plate itself."""
-    with tempfile.TemporaryDirectory(prefix="hcs-discover-") as tmp:
-        view = Path(tmp) / folder.name
-        view.symlink_to(folder.resolve(), target_is_directory=True)
-        return _detect(view, parsers)
-
-
-def _own_files_detected(folder: Path, parsers: Iterable[FormatParser]) -> FormatParser | None:
-    """Detect `folder` as if it had no sub-folders: a scratch folder of links to its own files."""
-    with tempfile.TemporaryDirectory(prefix="hcs-discover-") as tmp:
-        view = Path(tmp) / folder.name
-        view.mkdir()
-        for entry in os.scandir(folder):
-            if entry.is_file():
-                (view / entry.name).symlink_to(os.path.abspath(entry.path))
-        return _detect(view, parsers)
+def _rooted_in(source: PlateSource, folder: Path) -> bool:
+    return _inside(source.root.resolve(), folder.resolve())
 
 
 class Walker:
-    """One walk of ROOT; caches detection so each folder is asked once."""
+    """One walk of ROOT; caches what each folder was located as, so each folder is asked once."""
 
     def __init__(self, root: Path, skip: Iterable[Path] = (), formats: Iterable[str] | None = None) -> None:
         self.root = root.resolve()
         self.skip = {p.resolve() for p in skip}
-        parsers = registry.available()
-        self.parsers = [p for name, p in parsers.items() if formats is None or name in set(formats)]
+        self.formats = None if formats is None else list(formats)
         self._seen: set[Path] = set()
-        self._cache: dict[Path, FormatParser | None] = {}
+        self._cache: dict[Path, list[PlateSource]] = {}
         self._plates: list[Path] = []
 
-    def detect(self, path: Path) -> FormatParser | None:
+    def located(self, path: Path) -> list[PlateSource]:
         real = path.resolve()
         if real not in self._cache:
-            self._cache[real] = _detect(path, self.parsers)
+            self._cache[real] = registry.locate_all(path, self.formats)[0]
         return self._cache[real]
 
     def subfolders(self, folder: Path) -> list[Path]:
@@ -116,33 +97,21 @@ class Walker:
         if real in self._seen or any(_inside(real, p) for p in self._plates):
             return  # a second way into a folder already visited, or into a plate already found
         self._seen.add(real)
-        if self.detect(folder) is not None:
-            own = _own_files_detected(folder, self.parsers)
-            if own is None and not any(self._independent(s) for s in self.subfolders(folder)):
-                own = self.detect(folder)  # a plate whose detection needs its sub-folders (results/, data/)
-            if own is not None:
+        sources = [s for s in self.located(folder) if _rooted_in(s, folder)]
+        if sources:
+            best = sources[0]
+            own = any(p.parent.resolve() == real for p in best.all_files())
+            if own or not any(self._independent(sub) for sub in self.subfolders(folder)):
                 self._plates.append(real)
-                yield from self._each_plate(folder, real, own)
+                for one in best.split():
+                    yield Found(folder, real, one)
                 return
         for sub in self.subfolders(folder):
             yield from self.walk(sub)
 
-    def _each_plate(self, folder: Path, real: Path, parser: FormatParser) -> Iterator[Found]:
-        """One Found per plate the folder holds: several when the format names them (see FormatParser.plates)."""
-        names: list[str] = []
-        if parser.plates is not None:
-            try:
-                names = parser.plates(folder)
-            except Exception:  # the import will report what is wrong with the files; discovery goes on
-                names = []
-        if len(names) > 1:
-            for name in names:
-                yield Found(folder, real, parser.name, name)
-        else:
-            yield Found(folder, real, parser.name)
-
     def _independent(self, sub: Path) -> bool:
-        return self.detect(sub) is not None and _alone_detected(sub, self.parsers) is not None
+        """Whether `sub` holds a plate of its own (a source rooted in it), not a part of its parent's."""
+        return any(_rooted_in(s, sub) for s in self.located(sub))
 
 
 def discover(root: Path, skip: Iterable[Path] = (), formats: Iterable[str] | None = None) -> list[Found]:

@@ -2,12 +2,13 @@
 
 Two levels, as rsync and git's index do, so an unchanged tree of thousands of plates costs only stats:
 
-- `scan` lists every file of the plate folder with its size and mtime (no reading). If that list is
-  what the ledger holds, the plate is unchanged.
+- `scan` lists the files the plate's parser reads (its located source: an image, a thumbnail or a
+  log the parser ignores is not among them) with their size and mtime (no reading). If that list is
+  what the ledger holds, the plate is unchanged. Locating is re-done on every pass, so a result file
+  that appears is in the new list.
 - Otherwise the result files (the `sources` the parser read, with the sha256 it recorded in the
-  manifest) whose size or mtime moved are hashed again. A file that was only touched, or a changed file
-  the parser never reads (an image), does not cause a re-import; a changed, added or removed result
-  file, or a file appearing or vanishing, does.
+  manifest) whose size or mtime moved are hashed again. A file that was only touched does not cause a
+  re-import; a changed, added or removed result file does.
 """
 
 from __future__ import annotations
@@ -18,10 +19,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..parsers.base import PlateSource
+
 # relative path -> [size, mtime_ns]
 Stats = dict[str, list[int]]
 # relative path -> sha256 (the result files the parser read)
 Hashes = dict[str, str]
+
+
+def scan_source(folder: Path, source: PlateSource) -> Stats:
+    """Size and mtime of each file of `source`, keyed by its path relative to `folder`."""
+    stats: Stats = {}
+    for path in source.all_files():
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue  # vanished since it was located: the next scan will see the change
+        try:
+            rel = path.relative_to(folder).as_posix()
+        except ValueError:
+            rel = path.resolve().relative_to(folder.resolve()).as_posix()
+        stats[rel] = [st.st_size, st.st_mtime_ns]
+    return dict(sorted(stats.items()))
 
 
 def scan(folder: Path) -> Stats:

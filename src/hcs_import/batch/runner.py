@@ -94,7 +94,7 @@ def plan(config: BatchConfig, ledger: Ledger, plates: Iterable[Found], retry_fai
     for found in plates:
         key = found.key
         row = ledger.get(key)
-        stats = fingerprint.scan(found.real)
+        stats = fingerprint.scan_source(found.path, found.source)
         if row is None:
             jobs.append(Job(found, "new", stats, None))
             continue
@@ -102,7 +102,7 @@ def plan(config: BatchConfig, ledger: Ledger, plates: Iterable[Found], retry_fai
         if row["status"] in ("pending", "running"):
             jobs.append(Job(found, "interrupted", stats, row["bundle"]))
             continue
-        verdict = fingerprint.compare(found.real, old_files, json.loads(row["sources"] or "{}"), stats)
+        verdict = fingerprint.compare(found.path, old_files, json.loads(row["sources"] or "{}"), stats)
         if row["status"] == "failed":
             if retry_failed or verdict.changed:
                 jobs.append(Job(found, "retry", stats, row["bundle"]))
@@ -293,7 +293,7 @@ def execute(config: BatchConfig, ledger: Ledger, jobs: list[Job], summary: Summa
                 key = job.found.key
                 ledger.mark_running(key, job.found.format, fingerprint.digest(job.stats), job.stats, job.reason)
                 fut = backend.submit(run_plate, str(job.found.real), str(bundle_parent(config, job.found).absolute()),
-                                     config.options, config.format_name, config.upload, job.found.plate)
+                                     config.options, job.found.format, config.upload, job.found.plate)
                 running[fut] = job
             for fut in backend.wait_any(set(running)):
                 job = running.pop(fut)

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HcsImportError
+from ..manifest import read_manifest
 from ..parsers.base import ParseOptions
 from ..pipeline import parse_plate, write_plate_bundle
-from ..writers.bundle import read_manifest, safe_name
+from ..writers.bundle import safe_name
 
 CLAIMS = ".hcs-import-claims"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
+from ..manifest import MANIFEST
 from ..pipeline import ImportResult, import_plate
-from ..writers.bundle import MANIFEST
 from .options import (
     build_parse_options,
     build_server_options,

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import FormatNotDetected, HcsImportError
+from ..errors import HcsImportError
 from ..parsers import registry
 from ..parsers.base import ParseOptions
+from ..parsers.common import inside
 from ..pipeline import import_plate
 from .connect import OmeroError
 from .resolve import load_plate
@@ -59,19 +60,10 @@ def run_omero_import(host: str, port: int, session_key: str, args: Sequence[str]
 def analysis_folders(path: Path) -> list[Path]:
     """The plate folder(s) with analysis results at or under PATH (PATH itself, else its sub-folders)."""
     folder = path if path.is_dir() else path.parent
-    try:
-        registry.detect(folder)
+    if registry.locate_all(folder)[0]:
         return [folder]
-    except FormatNotDetected:
-        pass
-    found = []
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        try:
-            registry.detect(sub)
-            found.append(sub)
-        except FormatNotDetected:
-            continue
-    return found
+    return [sub for sub in sorted(p for p in folder.iterdir() if p.is_dir() and inside(p, folder.resolve()))
+            if registry.locate_all(sub)[0]]
 
 
 def pair_plates(plates: dict[int, str], folders: list[Path]) -> tuple[list[tuple[int, Path]], list[str]]:

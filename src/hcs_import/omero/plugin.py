@@ -56,7 +56,7 @@ class HcsImportControl(BaseControl):
 
     def upload(self, args: Any) -> None:
         from ..errors import HcsImportError
-        from ..writers.bundle import MANIFEST
+        from ..manifest import MANIFEST
         from .upload import upload_bundle
 
         client = self.ctx.conn(args)

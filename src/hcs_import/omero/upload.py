@@ -24,8 +24,9 @@ import pandas as pd
 
 from ..errors import HcsImportError
 from ..export import record_upload_ids
+from ..manifest import read_manifest
 from ..model import FIELD, WELL, WELL_COLUMN, WELL_ROW
-from ..writers.bundle import ROIS_FILE, read_manifest
+from ..writers.bundle import ROIS_FILE
 from ..writers.rois_file import read_rois
 from . import (
     NS_BULK,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from enum import IntEnum
 from importlib import import_module
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from ..model import PlateAnalysis
 
@@ -69,25 +70,107 @@ class Generator:
         return getattr(import_module(module), name)(out, spec)
 
 
+class Evidence(IntEnum):
+    """How strongly a folder's files say "this format": choosing between formats takes the strongest.
+
+    Graded by what was looked at rather than set per format by hand, so a new format competes fairly:
+    an InCell .xdce in an IN Carta folder (LAYOUT) loses to the IN Carta CSVs whose headers were read
+    (CONTENT) without either parser knowing of the other.
+    """
+
+    LAYOUT = 1  # only the acquisition's own files (image layout, images): no analysis results found
+    NAMES = 2  # analysis results recognised by their file names or folder structure
+    CONTENT = 3  # analysis results recognised by what is in them (a sniffed header, an XML root)
+
+
+@dataclass(frozen=True)
+class PlateSource:
+    """What a parser found at a path: one plate's files, grouped by the role they play.
+
+    root: the plate folder (a parser may climb: MIAS given `plate/results` answers `plate`).
+    files: role -> files, every file the parser will read (absolute paths, none through a link out of
+    root); batch fingerprints exactly these, so an added image never re-imports a plate.
+    plates: the plate names the folder's files name, when it can hold several (Columbus, IN Carta,
+    CellProfiler); `plate` is the one this source stands for after `split()`.
+    """
+
+    format: str
+    root: Path
+    files: Mapping[str, tuple[Path, ...]]
+    evidence: Evidence
+    plates: tuple[str, ...] = ()
+    plate: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def all_files(self) -> list[Path]:
+        seen: dict[Path, None] = {}
+        for group in self.files.values():
+            seen.update(dict.fromkeys(group))
+        return sorted(seen)
+
+    def split(self) -> list[PlateSource]:
+        """One source per plate the folder holds (itself when it holds one or names none)."""
+        if len(self.plates) <= 1 or self.plate is not None:
+            return [self]
+        return [replace(self, plate=name) for name in self.plates]
+
+    def describe(self) -> dict[str, Any]:
+        """The source as the manifest's provenance and `hcs-import detect --json` show it."""
+        def rel(p: Path) -> str:
+            try:
+                return p.relative_to(self.root).as_posix()
+            except ValueError:
+                return p.as_posix()
+
+        return {"format": self.format, "root": str(self.root), "evidence": self.evidence.name.lower(),
+                "plates": list(self.plates), "plate": self.plate, "notes": list(self.notes),
+                "files": {role: [rel(p) for p in group] for role, group in self.files.items()}}
+
+
+@dataclass(frozen=True)
+class NotAPlate:
+    """Why a path is not a plate of this format. `near`: it looks like one but is not usable as it is
+    (a MIAS experiment of several plates): its reason leads the error when no format matches."""
+
+    format: str
+    reason: str
+    near: bool = False
+
+
+Located = PlateSource | NotAPlate
+
+
+def make_source(fmt: str, root: Path, evidence: Evidence, plates: Iterable[str] = (), notes: Iterable[str] = (),
+           **files: Iterable[Path]) -> PlateSource:
+    """A PlateSource with empty roles left out (`role=[]` means the role was looked for, not found)."""
+    kept = {role: tuple(group) for role, group in files.items()}
+    return PlateSource(fmt, root, {role: group for role, group in kept.items() if group}, evidence,
+                       tuple(plates), None, tuple(notes))
+
+
 @dataclass(frozen=True)
 class FormatParser:
-    """A registered format: detection, parsing and (optionally) a synthetic-plate generator.
+    """A registered format: locating its plates, parsing and (optionally) a synthetic-plate generator.
 
-    parse must be a pure function of the files under the folder: no OMERO, no writing.
-    `looks_for` says in one sentence what detect() looks for (shown when nothing matches).
-    Lower `priority` wins when several formats recognise one folder.
+    locate must never read more than it needs to answer (headers, names) and must not raise for a
+    folder that is simply something else: it returns NotAPlate with the reason. parse must be a pure
+    function of the files under the folder: no OMERO, no writing.
+    `looks_for` says in one sentence what locate() looks for (shown when nothing matches).
     """
 
     name: str
     version: str
     description: str
     looks_for: str
-    detect: Callable[[Path], bool]
+    locate: Callable[[Path], Located]
     parse: Callable[[Path, ParseOptions], PlateAnalysis]
     synthesize: Callable[[Path, SynthSpec], Path] | None = None
-    priority: int = 50
     # Variant layouts the generator can write besides its usual one (SynthSpec.layout).
     synth_layouts: tuple[str, ...] = ()
-    # For formats whose folder may hold the exports of several plates: the plate names it holds (each
-    # readable with ParseOptions.source_plate), so batch imports each of them.
-    plates: Callable[[Path], list[str]] | None = None
+
+    def matches(self, path: Path) -> bool:
+        """Whether `path` is a plate of this format (locate's answer as a yes/no, for tests and scripts)."""
+        try:
+            return isinstance(self.locate(path), PlateSource)
+        except Exception:  # the same rule as registry.locate_with: a parser that raises says "not mine"
+            return False

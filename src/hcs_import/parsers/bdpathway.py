@@ -41,7 +41,7 @@ from ..errors import InputError
 from ..issues_log import WarningLog
 from ..model import FIELD_KEYS, WELL_KEYS, ColumnInfo, MeasurementTable, Plate, PlateAnalysis, object_keys_frame
 from ..wells import infer_geometry, infer_geometry_from_well_number, parse_well_label, well_number_to_row_col
-from .base import FormatParser, Generator, ParseOptions
+from .base import Evidence, FormatParser, Generator, Located, NotAPlate, ParseOptions, make_source
 from .bdpathway_columns import ColumnMap, load_column_map
 from .bdpathway_layout import (
     DYE_SUFFIX,
@@ -73,15 +73,23 @@ def _root(path: Path) -> Path:
     return path.parent if path.is_file() else path
 
 
-def detect(path: Path) -> bool:
+def locate(path: Path) -> Located:
+    """An Experiment.exp, or Well folders beside a .dye/.plt, with the measurement exports the default
+    column map takes (a user's --column-map may take more; those are read, but not fingerprinted)."""
     root = _root(path)
     if not root.is_dir():
-        return False
-    if (root / EXPERIMENT_FILE).is_file():
-        return True
-    if not well_folders(root):
-        return False
-    return any(root.glob(f"*{DYE_SUFFIX}")) or any(root.glob(f"*{PLATE_SUFFIX}"))
+        return NotAPlate(PARSER.name, "not a folder")
+    layout = [p for p in sorted(root.iterdir()) if p.is_file() and (
+        p.name == EXPERIMENT_FILE or p.suffix.lower() in (DYE_SUFFIX, PLATE_SUFFIX))]
+    if not (root / EXPERIMENT_FILE).is_file() and (not well_folders(root) or not layout):
+        return NotAPlate(PARSER.name, f"no {EXPERIMENT_FILE}, and no Well folders beside a {DYE_SUFFIX} or "
+                                      f"{PLATE_SUFFIX} file")
+    cmap = load_column_map(None)
+    files = _files(root)
+    exports = [p for p in files if _matches(p.name, cmap.include) and not _matches(p.name, cmap.exclude)]
+    summaries = [p for p in files if p.name.lower() == ROI_SUMMARY.lower()]
+    return make_source(PARSER.name, root, Evidence.NAMES if exports or summaries else Evidence.LAYOUT,
+                  experiment=layout, exports=exports, roi_summary=summaries)
 
 
 
@@ -417,8 +425,7 @@ PARSER = FormatParser(
     description="BD Pathway / Attovision: Experiment.exp layout, RoiSummary.txt rectangles, measurement tables "
                 "through a column map",
     looks_for="Experiment.exp, or 'Well A01' folders beside *.dye / *.plt files",
-    detect=detect,
+    locate=locate,
     parse=parse,
     synthesize=Generator("hcs_import.synth.bdpathway:write_bdpathway_plate"),
-    priority=30,
 )

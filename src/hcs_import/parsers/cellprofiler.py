@@ -29,8 +29,8 @@ from ..errors import InputError
 from ..issues_log import WarningLog
 from ..model import FIELD_KEYS, MeasurementTable, Plate, PlateAnalysis, T, Z, object_keys_frame
 from ..wells import infer_geometry, row_index
-from .base import FormatParser, Generator, ParseOptions
-from .common import choose_plate, files_below
+from .base import Evidence, FormatParser, Generator, Located, NotAPlate, ParseOptions, make_source
+from .common import choose_plate, files_below, plate_root
 from .delimited import DelimitedTable, index_column, read_delimited, read_header, well_label_keys, whole_numbers
 
 SEARCH_DEPTH = 2
@@ -82,9 +82,15 @@ def find_files(path: Path) -> tuple[list[Path], list[Path]]:
     return images, objects
 
 
-def detect(path: Path) -> bool:
-    images, _ = find_files(path)
-    return bool(images)
+def locate(path: Path) -> Located:
+    """Per-image CSVs (a header with Metadata_ columns, or *Image.csv), their object CSVs, and the plates
+    (Metadata_Plate) they name."""
+    images, objects = find_files(path)
+    if not images:
+        return NotAPlate(PARSER.name, "no CellProfiler per-image CSV (Image.csv or Metadata_* columns) "
+                                      "up to 2 folders deep")
+    return make_source(PARSER.name, plate_root(path), Evidence.CONTENT, plates=tuple(plates(path)), images=images,
+                  objects=objects)
 
 
 def _read(path: Path, options: ParseOptions, warnings: WarningLog) -> DelimitedTable:
@@ -271,10 +277,8 @@ PARSER = FormatParser(
     description="CellProfiler ExportToSpreadsheet CSVs (per image with Metadata_Plate/Well/Site, per object)",
     looks_for="a CSV with ImageNumber and Metadata_ columns (e.g. MyExpt_Image.csv), with object CSVs "
               "(ImageNumber, ObjectNumber) beside it (up to 2 folders deep)",
-    detect=detect,
+    locate=locate,
     parse=parse,
     synthesize=Generator("hcs_import.synth.cellprofiler:write_cellprofiler_export"),
-    priority=30,
     synth_layouts=("object-header-rows",),
-    plates=plates,
 )

@@ -36,8 +36,8 @@ from ..errors import InputError
 from ..issues_log import WarningLog
 from ..model import ColumnInfo, MeasurementTable, Plate, PlateAnalysis, T, Z, object_keys_frame, well_keys_frame
 from ..wells import infer_geometry
-from .base import FormatParser, Generator, ParseOptions
-from .common import choose_plate, distinct_index, files_below, is_unnamed_empty
+from .base import Evidence, FormatParser, Generator, Located, NotAPlate, ParseOptions, make_source
+from .common import choose_plate, distinct_index, files_below, is_unnamed_empty, plate_root
 from .delimited import KEY_LIMIT
 from .mias_text import TextTable, choose_encoding, prepare_chunk, read_chunks, split_lines, split_unit
 
@@ -121,11 +121,16 @@ def find_exports(root: Path) -> list[ExportFile]:
     return [e for e in (sniff(p) for p in files_below(root, SEARCH_DEPTH)) if e is not None]
 
 
-def detect(path: Path) -> bool:
-    try:
-        return bool(find_exports(path))
-    except OSError:
-        return False
+def locate(path: Path) -> Located:
+    """The text exports whose head holds a Row/Column header, and the plates their headers name."""
+    exports = find_exports(path)
+    if not exports:
+        return NotAPlate(PARSER.name, "no .txt/.csv table with Row and Column (numbers) columns "
+                                      "up to 2 folders deep")
+    root = plate_root(path)
+    names = tuple(sorted(group_by_plate(exports, root)))
+    return make_source(PARSER.name, root, Evidence.CONTENT, plates=names,
+                  **{kind: [e.path for e in exports if e.kind == kind] for kind in ("wells", "fields", "objects")})
 
 
 def population_name(export: ExportFile) -> str:
@@ -367,10 +372,8 @@ PARSER = FormatParser(
                 "Field, Object No, X, Y)",
     looks_for="a .txt/.csv table with Row and Column (1-based numbers) columns, e.g. PlateResults.txt or "
               "'Objects_Population - <name>.txt' (up to 2 folders deep)",
-    detect=detect,
+    locate=locate,
     parse=parse,
     synthesize=Generator("hcs_import.synth.columbus:write_columbus_export"),
-    priority=40,
     synth_layouts=("several-plates",),
-    plates=plates,
 )

@@ -49,6 +49,24 @@ def strict_number(text: str) -> float | None:
     return SPECIAL_NUMBERS.get(stripped.lower())
 
 
+def plate_root(path: Path) -> Path:
+    """The folder a path stands for: itself, or the folder of a single file given as the plate."""
+    return path if path.is_dir() else path.parent
+
+
+def inside(path: Path, real_root: Path) -> bool:
+    """Whether `path`, links resolved, lies in `real_root` (already resolved).
+
+    Every file a parser finds goes through this: a link in a watched folder pointing at /etc or at
+    another user's data is not part of the plate, and is never read.
+    """
+    try:
+        path.resolve().relative_to(real_root)
+    except (ValueError, OSError, RuntimeError):  # outside, unreadable, or a link loop
+        return False
+    return True
+
+
 def files_below(root: Path, depth: int, shallow_first: bool = False) -> list[Path]:
     """Files in `root` and up to `depth` folders below it (a file given as root is its own list).
 
@@ -58,8 +76,9 @@ def files_below(root: Path, depth: int, shallow_first: bool = False) -> list[Pat
     if root.is_file():
         return [root]
     out: list[Path] = []
+    real_root = root.resolve()
     for level in range(depth + 1):
-        out.extend(p for p in root.glob("/".join(["*"] * (level + 1))) if p.is_file())
+        out.extend(p for p in root.glob("/".join(["*"] * (level + 1))) if p.is_file() and inside(p, real_root))
     if shallow_first:
         return sorted(out, key=lambda p: (len(p.relative_to(root).parts), str(p)))
     return sorted(out)

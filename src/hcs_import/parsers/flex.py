@@ -32,8 +32,8 @@ from ..errors import InputError
 from ..issues_log import WarningLog
 from ..model import ColumnInfo, MeasurementTable, Plate, PlateAnalysis, empty_rois, well_keys_frame
 from ..wells import infer_geometry
-from .base import FormatParser, Generator, ParseOptions
-from .common import files_below
+from .base import Evidence, FormatParser, Generator, Located, NotAPlate, ParseOptions, make_source
+from .common import files_below, plate_root
 from .flex_res import ResFile, is_res, parse_res
 from .flex_xml import FLEX_NAME_RE, FlexInfo, flex_info, mea_pictures
 from .mias_text import split_unit
@@ -52,12 +52,13 @@ def find_files(root: Path) -> tuple[list[Path], list[Path], list[Path]]:
     return flex, mea, res
 
 
-def detect(path: Path) -> bool:
-    try:
-        flex, mea, res = find_files(path)
-    except OSError:
-        return False
-    return bool(res or flex or mea)
+def locate(path: Path) -> Located:
+    """Acapella .res (sniffed) and .mea (by extension) next to or below the .flex images."""
+    flex, mea, res = find_files(path)
+    if not (flex or mea or res):
+        return NotAPlate(PARSER.name, "no .flex, .mea or Acapella .res up to 2 folders deep")
+    evidence = Evidence.CONTENT if res else Evidence.NAMES if mea else Evidence.LAYOUT
+    return make_source(PARSER.name, plate_root(path), evidence, images=flex, measurements=mea, results=res)
 
 
 def _is_file(path: Path) -> bool:
@@ -205,8 +206,7 @@ PARSER = FormatParser(
     version=__version__,
     description="PerkinElmer/Evotec Flex (.flex XML in TIFF tag 65200, .mea) with Acapella .res per-well results",
     looks_for="*.res Acapella results, *.flex images or a *.mea measurement file (up to 2 folders deep)",
-    detect=detect,
+    locate=locate,
     parse=parse,
     synthesize=Generator("hcs_import.synth.flex:write_flex_plate"),
-    priority=30,
 )

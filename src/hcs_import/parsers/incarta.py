@@ -38,8 +38,8 @@ from ..errors import InputError
 from ..issues_log import WarningLog
 from ..model import FIELD_KEYS, WELL_KEYS, MeasurementTable, Plate, PlateAnalysis, T, Z, object_keys_frame
 from ..wells import infer_geometry, row_index
-from .base import FormatParser, Generator, ParseOptions
-from .common import choose_plate, files_below
+from .base import Evidence, FormatParser, Generator, Located, NotAPlate, ParseOptions, make_source
+from .common import choose_plate, files_below, plate_root
 from .delimited import DelimitedTable, index_column, read_delimited, read_header, well_label_keys, whole_numbers
 from .incell_xdce import is_xdce, parse_xdce
 
@@ -94,8 +94,14 @@ def find_files(path: Path) -> tuple[list[Path], list[Path]]:
     return [p for p in files if is_xdce(p)], [p for p in files if is_incarta_csv(p)]
 
 
-def detect(path: Path) -> bool:
-    return bool(find_files(path)[1])
+def locate(path: Path) -> Located:
+    """The IN Carta CSVs (headers sniffed), the .xdce of their images, and the plates they belong to."""
+    xdce, csvs = find_files(path)
+    if not csvs:
+        return NotAPlate(PARSER.name, "no CSV with an IN Carta header ('WELL LABEL', or Row + Column + "
+                                      "'... wv<N>') up to 2 folders deep")
+    names = tuple(plates(path))
+    return make_source(PARSER.name, plate_root(path), Evidence.CONTENT, plates=names, layout=xdce, exports=csvs)
 
 
 def _column(table: DelimitedTable, name: str) -> str | None:
@@ -350,10 +356,8 @@ PARSER = FormatParser(
     description="IN Carta (InCell family) per-well and per-object CSV exports",
     looks_for="a *.csv whose header has 'WELL LABEL', or 'Row' + 'Column' + '<Population> <Measure> wv<N>' "
               "columns (up to 2 folders deep)",
-    detect=detect,
+    locate=locate,
     parse=parse,
     synthesize=Generator("hcs_import.synth.incarta:write_incarta_plate"),
     synth_layouts=("several-plates",),
-    plates=plates,
-    priority=15,  # before incell: an IN Carta folder may also hold the InCell .xdce of its images
 )

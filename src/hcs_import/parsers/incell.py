@@ -38,8 +38,8 @@ from ..model import (
     well_keys_frame,
 )
 from ..wells import infer_geometry, well_labels
-from .base import FormatParser, Generator, ParseOptions
-from .common import files_below
+from .base import Evidence, FormatParser, Generator, Located, NotAPlate, ParseOptions, make_source
+from .common import files_below, plate_root
 from .incell_results import ParsedResults, SpilledPopulation, parse_results
 from .incell_wells_summary import SummaryTable, WellsSummaryFile, layout_of, parse_wells_summary
 from .incell_xdce import is_xdce, parse_xdce
@@ -74,9 +74,15 @@ def find_files(root: Path) -> tuple[list[Path], list[Path]]:
     return [p for p in files if is_xdce(p)], [p for p in files if is_results_xml(p)]
 
 
-def detect(path: Path) -> bool:
+def locate(path: Path) -> Located:
+    """Results XML (sniffed) with the .xdce of their images; an .xdce alone is a plate with no results yet
+    (LAYOUT: an IN Carta folder holds one too, and its CSVs outrank it)."""
     xdce, results = find_files(path)
-    return bool(results) or bool(xdce)
+    if not xdce and not results:
+        return NotAPlate(PARSER.name, "no InCell results XML (<WellData> or a Wells Summary <Data>) "
+                                      "and no .xdce up to 2 folders deep")
+    evidence = Evidence.CONTENT if results else Evidence.LAYOUT
+    return make_source(PARSER.name, plate_root(path), evidence, layout=xdce, results=results)
 
 
 def _centroid_pairs(keys: list[str]) -> list[tuple[str, str]]:
@@ -276,9 +282,8 @@ PARSER = FormatParser(
     description="GE InCell Analyzer .xdce + InCell Investigator/Developer analysis XML",
     looks_for="a *.xdce layout, a *.xml with <WellData> elements, or a per-well <Data> XML with <Table> "
               "results (up to 2 folders deep)",
-    detect=detect,
+    locate=locate,
     parse=parse,
     synthesize=Generator("hcs_import.synth.incell:write_incell_plate"),
-    priority=20,
     synth_layouts=("wells-summary",),
 )

@@ -30,7 +30,7 @@ from ..errors import InputError
 from ..issues_log import WarningLog
 from ..model import ColumnInfo, MeasurementTable, Plate, PlateAnalysis, object_keys_frame
 from ..wells import infer_geometry_from_well_number, well_number_to_row_col
-from .base import FormatParser, Generator, ParseOptions
+from .base import Evidence, FormatParser, Generator, Located, NotAPlate, ParseOptions, make_source
 from .delimited import KEY_LIMIT
 from .mias_layout import (
     COLUMNS_BY_WELL_COUNT,
@@ -43,10 +43,11 @@ from .mias_layout import (
     describe_detail,
     describe_overlay,
     group_runs,
-    is_plate_folder,
-    locate,
     parse_template,
     plate_folders,
+)
+from .mias_layout import (
+    locate as locate_plate_folder,
 )
 from .mias_masks import read_overlay
 from .mias_text import (
@@ -336,7 +337,7 @@ def _overlay_table(overlays: list[OverlayFile], plate: Plate, options: ParseOpti
 
 
 def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
-    folder = locate(path)
+    folder = locate_plate_folder(path)
     warnings = WarningLog()
     if not folder.details and not folder.overlays:
         raise InputError(folder.root, None, "no MIAS detail files (results/Well<nnnn>_..._detail_<timestamp>.txt)")
@@ -404,15 +405,18 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
                   sources=sources, warnings=warnings)
 
 
-def detect(path: Path) -> bool:
+def locate(path: Path) -> Located:
+    """The plate folder (climbing from its `results/`, or down into an experiment of one plate) and its
+    template, logs, detail and overlay files, recognised by their names. An experiment of several
+    plates is `near`: which plate is meant only the user knows, and batch visits each."""
     try:
-        if path.is_file():
-            path = path.parent
-        if is_plate_folder(path) or (path.name == "results" and is_plate_folder(path.parent)):
-            return True
-        return bool(plate_folders(path))
-    except OSError:
-        return False
+        folder = locate_plate_folder(path)
+    except InputError as exc:
+        near = bool(plate_folders(path.parent if path.is_file() else path))
+        return NotAPlate(PARSER.name, exc.message, near=near)
+    return make_source(PARSER.name, folder.root, Evidence.NAMES, template=[folder.template] if folder.template else [],
+                  logs=folder.logs, details=folder.details, overlays=folder.overlays,
+                  batch_results=folder.batch_results)
 
 
 
@@ -422,8 +426,7 @@ PARSER = FormatParser(
     description="Maia Scientific MIAS-2: per-well detail files (NEO/MNU) grouped into analysis runs, overlay masks",
     looks_for="a MIAS plate folder (Nugenesistemplate.txt, results/Well<nnnn>_..._detail_<timestamp>.txt) "
               "or an experiment folder holding one",
-    detect=detect,
+    locate=locate,
     parse=parse,
     synthesize=Generator("hcs_import.synth.mias:write_mias_experiment"),
-    priority=30,
 )

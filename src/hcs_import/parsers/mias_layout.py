@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import InputError
 from ..issues_log import WarningLog
 from ..wells import parse_well_label
+from .common import inside
 from .mias_text import choose_encoding, split_lines
 
 TEMPLATE_NAME = "Nugenesistemplate.txt"
@@ -102,9 +103,10 @@ class PlateFolder:
 
 def _results_files(plate: Path) -> list[Path]:
     out = []
+    real = plate.resolve()
     for folder in (plate / RESULTS_DIR, plate):
         if folder.is_dir():
-            out.extend(p for p in folder.iterdir() if p.is_file())
+            out.extend(p for p in folder.iterdir() if p.is_file() and inside(p, real))
     return out
 
 

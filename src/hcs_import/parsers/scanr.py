@@ -37,8 +37,8 @@ from ..errors import InputError
 from ..issues_log import WarningLog
 from ..model import FIELD_KEYS, ColumnInfo, MeasurementTable, Plate, PlateAnalysis, object_keys_frame
 from ..wells import infer_geometry_from_well_number, well_number_to_row_col
-from .base import FormatParser, Generator, ParseOptions
-from .common import files_below
+from .base import Evidence, FormatParser, Generator, Located, NotAPlate, ParseOptions, make_source
+from .common import files_below, plate_root
 from .delimited import DelimitedTable, read_delimited, whole_numbers
 from .scanr_layout import (
     ACQUISITION_LOG_NAME,
@@ -85,9 +85,14 @@ def find_files(path: Path) -> tuple[Path | None, Path | None, list[Path]]:
     return descriptor, log, params
 
 
-def detect(path: Path) -> bool:
-    descriptor, _, params = find_files(path)
-    return descriptor is not None or bool(params)
+def locate(path: Path) -> Located:
+    """The experiment descriptor, the acquisition log and the ParameterData exports (by name)."""
+    descriptor, log, params = find_files(path)
+    if descriptor is None and not params:
+        return NotAPlate(PARSER.name, f"no {DESCRIPTOR_NAME} and no ParameterData_*.txt up to 2 folders deep")
+    evidence = Evidence.NAMES if params else Evidence.LAYOUT
+    return make_source(PARSER.name, plate_root(path), evidence, descriptor=[descriptor] if descriptor else [],
+                  log=[log] if log else [], exports=params)
 
 
 def _is_gate(table: DelimitedTable, name: str) -> bool:
@@ -292,8 +297,7 @@ PARSER = FormatParser(
     version=__version__,
     description="Olympus ScanR: ScanR Analysis ParameterData exports (+ experiment_descriptor.xml layout)",
     looks_for="experiment_descriptor.xml or ParameterData_<population>.txt/.csv (up to 2 folders deep)",
-    detect=detect,
+    locate=locate,
     parse=parse,
     synthesize=Generator("hcs_import.synth.scanr:write_scanr_plate"),
-    priority=30,
 )

@@ -29,6 +29,7 @@ import tables
 
 from .. import __version__
 from ..errors import OutputError
+from ..manifest import MANIFEST, SCHEMA_VERSION, Manifest, TableEntry, write_manifest
 from ..model import MeasurementTable, PlateAnalysis
 from .omero_columns import plan_columns, split_columns
 from .omero_tables import write_table
@@ -38,7 +39,6 @@ from .rois_file import write_rois
 # as one line (OutputError), so the stack would only be noise around it.
 tables.silence_hdf5_messages()
 
-MANIFEST = "manifest.json"
 ROIS_FILE = "rois.parquet"
 LAYOUT_FILE = "layout.parquet"
 PLATEMAP_FILE = "platemap.parquet"  # the plate map given with --platemap (see platemap.py)
@@ -120,9 +120,9 @@ def _unique_file(stem: str, taken: set[str]) -> str:
     return name
 
 
-def _write_into(folder: Path, analysis: PlateAnalysis, tick: Callable[[str], None]) -> dict[str, Any]:
+def _write_into(folder: Path, analysis: PlateAnalysis, tick: Callable[[str], None]) -> Manifest:
     taken: set[str] = set()
-    table_entries = []
+    table_entries: list[TableEntry] = []
     for table in analysis.tables:
         stem = _unique_file(safe_name(table.name), taken)
         parts = split_columns(plan_columns(table))
@@ -144,7 +144,8 @@ def _write_into(folder: Path, analysis: PlateAnalysis, tick: Callable[[str], Non
             tick(rel)
     rois = write_rois(folder / ROIS_FILE, analysis.rois)
     tick(ROIS_FILE)
-    manifest: dict[str, Any] = {
+    manifest: Manifest = {
+        "schema_version": SCHEMA_VERSION,
         "hcs_import_version": __version__,
         "format": analysis.format,
         "plate": {
@@ -172,6 +173,7 @@ def _write_into(folder: Path, analysis: PlateAnalysis, tick: Callable[[str], Non
             "key": analysis.provenance.key,
             "created": analysis.provenance.created,
             "analysis": dict(analysis.provenance.analysis),
+            "located": dict(analysis.provenance.located) if analysis.provenance.located is not None else None,
         },
         "warnings": list(analysis.warnings),
     }
@@ -182,9 +184,7 @@ def _write_into(folder: Path, analysis: PlateAnalysis, tick: Callable[[str], Non
         analysis.platemap.to_parquet(folder / PLATEMAP_FILE, engine="pyarrow", index=False)
         manifest["platemap"] = {"path": PLATEMAP_FILE, "wells": len(analysis.platemap),
                                 "columns": [str(c) for c in analysis.platemap.columns[2:]]}
-    with open(folder / MANIFEST, "w", encoding="utf-8") as fh:
-        json.dump(manifest, fh, indent=2)
-        fh.write("\n")
+    write_manifest(folder / MANIFEST, manifest)
     return manifest
 
 
@@ -284,12 +284,3 @@ def _first_line(exc: BaseException) -> str:
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip() and not ln.startswith(("HDF5-DIAG", "  #"))]
     last = next((ln for ln in reversed(lines) if not ln.startswith("End of HDF5")), type(exc).__name__)
     return last[:200]
-
-
-def read_manifest(bundle: Path) -> dict[str, Any]:
-    path = bundle / MANIFEST
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except FileNotFoundError:
-        raise OutputError(f"{bundle}: not a bundle (no {MANIFEST})") from None
