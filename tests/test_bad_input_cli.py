@@ -80,7 +80,11 @@ def test_unrecognised_folder_says_what_was_looked_for(cli, tmp_path: Path) -> No
     (folder / "notes.txt").write_text("nothing to see")
     result = cli("detect", folder)
     assert result.exit_code == 2
-    assert "Looked for:" in result.stderr and "incell:" in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "no known plate format found" in line and "incell" in line and "detect --all" in line
+    every = cli("detect", "--all", folder)
+    assert every.exit_code == 2
+    assert "-  incell: no InCell results XML" in every.output and "looks for a *.xdce layout" in every.output
 
 
 def test_failure_while_writing_keeps_the_previous_bundle(cli, incell_plate: Path, tmp_path: Path,  # type: ignore[no-untyped-def]

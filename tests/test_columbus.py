@@ -44,10 +44,6 @@ def read_export(path: Path) -> pd.DataFrame:
     return pd.DataFrame([t.split("\t") for t in lines[h + 1 :] if t], columns=lines[h].split("\t"))
 
 
-def test_detected_as_columbus(export: Path) -> None:
-    assert registry.locate(export).format == "columbus"
-
-
 def test_tables_keys_and_every_value(export: Path, analysis) -> None:  # type: ignore[no-untyped-def]
     assert {t.name: t.kind for t in analysis.tables} == {"Nuclei": "objects", "Cells": "objects", "Wells": "wells"}
     assert analysis.plate.name == PLATE_NAME and (analysis.plate.rows, analysis.plate.columns) == (8, 12)
@@ -185,8 +181,6 @@ def test_truncated_export(copy: Path) -> None:
 
 
 def test_cli_plate_bundle_read_back_by_hdfstorage(cli, export: Path, analysis, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    detected = cli("detect", export)
-    assert detected.exit_code == 0 and detected.output.startswith("columbus\t")
     out = tmp_path / "out"
     result = cli("plate", export, "--out", out)
     assert result.exit_code == 0, result.output

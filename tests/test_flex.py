@@ -12,7 +12,6 @@ import tifffile
 
 from bundle_check import assert_bundle_matches
 from hcs_import.errors import InputError
-from hcs_import.parsers import registry
 from hcs_import.parsers.base import ParseOptions, SynthSpec
 from hcs_import.parsers.flex import parse
 from hcs_import.parsers.flex_xml import FLEX_TAG, clean_xml
@@ -45,10 +44,6 @@ def res_values(path: Path) -> dict[tuple[str, int, int, str], str]:
             for res in re.finditer(r'<Result name="([^"]+)">([^<]*)</Result>', well.group(3)):
                 out[(area.group(1), int(well.group(1)), int(well.group(2)), res.group(1))] = res.group(2)
     return out
-
-
-def test_detected_as_flex(plate: Path) -> None:
-    assert registry.locate(plate).format == "flex"
 
 
 def test_plate_from_flex_xml(analysis) -> None:  # type: ignore[no-untyped-def]
@@ -199,9 +194,7 @@ def test_no_res(copy: Path) -> None:
 # -- end to end ------------------------------------------------------------------------------------
 
 
-def test_cli_detect_and_plate_bundle_read_back_by_hdfstorage(cli, plate: Path, analysis, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    detected = cli("detect", plate)
-    assert detected.exit_code == 0 and detected.output.startswith("flex\t")
+def test_cli_plate_bundle_read_back_by_hdfstorage(cli, plate: Path, analysis, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "out"
     result = cli("plate", plate, "--out", out)
     assert result.exit_code == 0, result.output

@@ -52,9 +52,12 @@ def read_detail(path: Path) -> tuple[list[str], pd.DataFrame]:
     return lines[:h], pd.DataFrame(rows, columns=lines[h].split("\t")).astype(float)
 
 
-def test_detected_as_mias(experiment: Path) -> None:
-    assert registry.locate(experiment).format == "mias"
-    assert registry.locate(experiment / PLATE_FOLDER).format == "mias"
+def test_located_from_the_experiment_the_plate_or_its_results(experiment: Path) -> None:
+    """One plate whichever folder is given; the experiment's Batchresults file belongs to it too (scope)."""
+    for given in (experiment, experiment / PLATE_FOLDER, experiment / PLATE_FOLDER / "results"):
+        source = registry.locate(given)
+        assert source.format == "mias" and source.root == experiment / PLATE_FOLDER, given
+        assert source.scope == experiment and source.files["batch_results"][0].parent.name == "Batchresults"
 
 
 def test_plate_from_layout_and_template(experiment: Path) -> None:
@@ -293,9 +296,7 @@ def test_not_a_mias_folder(tmp_path: Path) -> None:
 # -- end to end ------------------------------------------------------------------------------------
 
 
-def test_cli_detect_and_plate_bundle_read_back_by_hdfstorage(cli, experiment: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    detected = cli("detect", experiment)
-    assert detected.exit_code == 0 and detected.output.startswith("mias\t")
+def test_cli_plate_bundle_read_back_by_hdfstorage(cli, experiment: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "out"
     result = cli("plate", experiment, "--out", out)
     assert result.exit_code == 0, result.output

@@ -40,6 +40,7 @@ def command(path: Path, show_all: bool, as_json: bool) -> None:
                 click.echo(line)
         for refused in refusals:
             click.echo(f"-  {refused.format}: {refused.reason}")
+            click.echo(f"   looks for {registry.get(refused.format).looks_for}")
         if not sources:
             raise SystemExit(2)
         return

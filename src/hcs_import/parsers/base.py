@@ -9,6 +9,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any, Literal
 
+from ..errors import HcsImportError
 from ..model import PlateAnalysis
 
 # Called with (done, total) in bytes of input read so far; total may be 0 when unknown.
@@ -101,6 +102,13 @@ class PlateSource:
     plates: tuple[str, ...] = ()
     plate: str | None = None
     notes: tuple[str, ...] = ()
+    # The folder the files may come from when it is wider than root (a MIAS plate's experiment folder
+    # holds the batch results of all its plates); None means root.
+    scope: Path | None = None
+
+    @property
+    def bounds(self) -> Path:
+        return self.scope or self.root
 
     def all_files(self) -> list[Path]:
         seen: dict[Path, None] = {}
@@ -118,11 +126,12 @@ class PlateSource:
         """The source as the manifest's provenance and `hcs-import detect --json` show it."""
         def rel(p: Path) -> str:
             try:
-                return p.relative_to(self.root).as_posix()
+                return p.relative_to(self.bounds).as_posix()
             except ValueError:
                 return p.as_posix()
 
-        return {"format": self.format, "root": str(self.root), "evidence": self.evidence.name.lower(),
+        return {"format": self.format, "root": str(self.root), "files_relative_to": str(self.bounds),
+                "evidence": self.evidence.name.lower(),
                 "plates": list(self.plates), "plate": self.plate, "notes": list(self.notes),
                 "files": {role: [rel(p) for p in group] for role, group in self.files.items()}}
 
@@ -141,11 +150,21 @@ Located = PlateSource | NotAPlate
 
 
 def make_source(fmt: str, root: Path, evidence: Evidence, plates: Iterable[str] = (), notes: Iterable[str] = (),
-           **files: Iterable[Path]) -> PlateSource:
+                scope: Path | None = None, **files: Iterable[Path]) -> PlateSource:
     """A PlateSource with empty roles left out (`role=[]` means the role was looked for, not found)."""
     kept = {role: tuple(group) for role, group in files.items()}
     return PlateSource(fmt, root, {role: group for role, group in kept.items() if group}, evidence,
-                       tuple(plates), None, tuple(notes))
+                       tuple(plates), None, tuple(notes), scope)
+
+
+def plates_or_note(list_plates: Callable[[Path], list[str]], path: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(plate names, notes) for a locate that lists plates by reading the files: a file that cannot be
+    read leaves the names unknown with a note, and parse reports the file (with its line) as it does for
+    any bad input, instead of the folder being "no known format"."""
+    try:
+        return tuple(list_plates(path)), ()
+    except HcsImportError as exc:
+        return (), (f"plates not listed: {exc}",)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from ..errors import InputError
 from ..issues_log import WarningLog
 from ..model import FIELD_KEYS, MeasurementTable, Plate, PlateAnalysis, T, Z, object_keys_frame
 from ..wells import infer_geometry, row_index
-from .base import Evidence, FormatParser, Generator, Located, NotAPlate, ParseOptions, make_source
+from .base import Evidence, FormatParser, Generator, Located, NotAPlate, ParseOptions, make_source, plates_or_note
 from .common import choose_plate, files_below, plate_root
 from .delimited import DelimitedTable, index_column, read_delimited, read_header, well_label_keys, whole_numbers
 
@@ -89,8 +89,9 @@ def locate(path: Path) -> Located:
     if not images:
         return NotAPlate(PARSER.name, "no CellProfiler per-image CSV (Image.csv or Metadata_* columns) "
                                       "up to 2 folders deep")
-    return make_source(PARSER.name, plate_root(path), Evidence.CONTENT, plates=tuple(plates(path)), images=images,
-                  objects=objects)
+    names, notes = plates_or_note(plates, path)
+    return make_source(PARSER.name, plate_root(path), Evidence.CONTENT, plates=names, notes=notes, images=images,
+                       objects=objects)
 
 
 def _read(path: Path, options: ParseOptions, warnings: WarningLog) -> DelimitedTable:

@@ -38,7 +38,7 @@ from ..errors import InputError
 from ..issues_log import WarningLog
 from ..model import FIELD_KEYS, WELL_KEYS, MeasurementTable, Plate, PlateAnalysis, T, Z, object_keys_frame
 from ..wells import infer_geometry, row_index
-from .base import Evidence, FormatParser, Generator, Located, NotAPlate, ParseOptions, make_source
+from .base import Evidence, FormatParser, Generator, Located, NotAPlate, ParseOptions, make_source, plates_or_note
 from .common import choose_plate, files_below, plate_root
 from .delimited import DelimitedTable, index_column, read_delimited, read_header, well_label_keys, whole_numbers
 from .incell_xdce import is_xdce, parse_xdce
@@ -100,8 +100,9 @@ def locate(path: Path) -> Located:
     if not csvs:
         return NotAPlate(PARSER.name, "no CSV with an IN Carta header ('WELL LABEL', or Row + Column + "
                                       "'... wv<N>') up to 2 folders deep")
-    names = tuple(plates(path))
-    return make_source(PARSER.name, plate_root(path), Evidence.CONTENT, plates=names, layout=xdce, exports=csvs)
+    names, notes = plates_or_note(plates, path)
+    return make_source(PARSER.name, plate_root(path), Evidence.CONTENT, plates=names, notes=notes, layout=xdce,
+                       exports=csvs)
 
 
 def _column(table: DelimitedTable, name: str) -> str | None:

@@ -414,7 +414,8 @@ def locate(path: Path) -> Located:
     except InputError as exc:
         near = bool(plate_folders(path.parent if path.is_file() else path))
         return NotAPlate(PARSER.name, exc.message, near=near)
-    return make_source(PARSER.name, folder.root, Evidence.NAMES, template=[folder.template] if folder.template else [],
+    return make_source(PARSER.name, folder.root, Evidence.NAMES, scope=folder.experiment,
+                       template=[folder.template] if folder.template else [],
                   logs=folder.logs, details=folder.details, overlays=folder.overlays,
                   batch_results=folder.batch_results)
 

@@ -11,6 +11,7 @@ Bounding boxes come from one sort of the labelled pixels (numpy reduceat), not a
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +43,8 @@ def _read(path: Path) -> np.ndarray:
             if page.photometric == tifffile.PHOTOMETRIC.PALETTE and page.colormap is not None:
                 cmap = np.asarray(page.colormap)  # (3, 2**bits), 16-bit entries
                 image = np.moveaxis(cmap[:, image] >> 8, 0, -1).astype(np.uint8)
-    except (tifffile.TiffFileError, OSError, ValueError, IndexError) as exc:
+    except (tifffile.TiffFileError, OSError, ValueError, IndexError, zlib.error) as exc:
+        # zlib.error: a damaged deflate strip (seen in fuzzing: a flipped byte in the data fails the check)
         raise InputError(path, None, f"cannot read overlay TIFF: {exc}") from None
     return image
 

@@ -12,6 +12,7 @@ format", with the error as its reason) and the choice between formats follows on
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from functools import lru_cache
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -52,16 +53,17 @@ def locate_with(parser: FormatParser, path: Path) -> PlateSource | NotAPlate:
     resolved, outside the folder it answers for are dropped (a link out of the folder is never read)."""
     try:
         found = parser.locate(path)
+    except HcsImportError as exc:  # a file it recognised but cannot read: that is the error to show
+        return NotAPlate(parser.name, str(exc), near=True)
     except Exception as exc:  # third-party code: anything may escape
-        return NotAPlate(parser.name, f"could not look at it: {type(exc).__name__}: {exc}")
+        return NotAPlate(parser.name, f"could not look at it: {type(exc).__name__}: {exc}", near=True)
     if isinstance(found, PlateSource):
-        root = found.root.resolve()
-        kept = {role: tuple(p for p in group if inside(p, root)) for role, group in found.files.items()}
+        bounds = found.bounds.resolve()
+        kept = {role: tuple(p for p in group if inside(p, bounds)) for role, group in found.files.items()}
         if kept != dict(found.files):
             dropped = sum(len(g) for g in found.files.values()) - sum(len(g) for g in kept.values())
             notes = (*found.notes, f"{dropped} file(s) behind links out of the plate folder ignored")
-            found = PlateSource(found.format, found.root, {r: g for r, g in kept.items() if g}, found.evidence,
-                                found.plates, found.plate, notes)
+            found = replace(found, files={r: g for r, g in kept.items() if g}, notes=notes)
     return found
 
 
@@ -103,5 +105,5 @@ def locate(path: Path, format_name: str | None = None) -> PlateSource:
     near = [r for r in refusals if r.near]
     if near:
         raise FormatNotDetected(f"{path}: {near[0].format}: {near[0].reason}")
-    looked = "; ".join(f"{p.name}: {p.looks_for}" for p in available().values())
-    raise FormatNotDetected(f"{path}: no known plate format found. Looked for: {looked}")
+    raise FormatNotDetected(f"{path}: no known plate format found (looked for {', '.join(available())}; "
+                            f"`hcs-import detect --all` says what each format looks for)")
