@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint fuzz
+.PHONY: setup demo test lint typecheck fuzz
 
 setup:
 	bash scripts/setup.sh
@@ -16,7 +16,11 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check src tests scripts $(wildcard benchmarks)
 
-test: lint
+# mypy over src/ (configured in pyproject.toml: strict on the model, manifest, writers and parser interface).
+typecheck: setup
+	$(BIN)/mypy
+
+test: lint typecheck
 	$(BIN)/python -m pytest
 
 # The long fuzz run: 250 mutants of every format (tests/fuzz.py); FUZZ_SEED picks another set.

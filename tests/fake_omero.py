@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+pytest.importorskip("omero", reason="needs omero-py: pip install 'hcs-import[omero]' (make setup does)")
+
 import omero
 import omero.clients
 import omero.cmd

@@ -20,6 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import Ice
+import pytest
+
+pytest.importorskip("omero", reason="needs omero-py: pip install 'hcs-import[omero]' (make setup does)")
+
 import omero
 import omero.clients
 import omero.columns

@@ -14,12 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from bundle_check import assert_bundle_matches
 from hcs_import.manifest import SCHEMA_VERSION, read_manifest
 from hcs_import.parsers import registry
 from hcs_import.parsers.base import Evidence, NotAPlate, ParseOptions, PlateSource, SynthSpec
-
-pytest.importorskip("omero.tables", reason="the bundle is read back through omero-py's HdfStorage")
-from bundle_check import assert_bundle_matches
 
 FORMATS = sorted(registry.available())
 SPEC = SynthSpec(wells=96, fields=1, objects=3, seed=5)

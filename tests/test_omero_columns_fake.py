@@ -8,6 +8,10 @@ from pathlib import Path
 
 import Ice
 import numpy as np
+import pytest
+
+pytest.importorskip("omero", reason="needs omero-py: pip install 'hcs-import[omero]' (make setup does)")
+
 import omero
 import omero.grid
 import pandas as pd

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+pytest.importorskip("omero", reason="needs omero-py: pip install 'hcs-import[omero]' (make setup does)")
+
 from omero.model import FileAnnotationI, OriginalFileI, PlateAnnotationLinkI, PlateI
 from omero.rtypes import rstring
 

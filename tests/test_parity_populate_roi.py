@@ -24,16 +24,18 @@ import pytest
 
 omero_clients = pytest.importorskip("omero.clients")
 
-import omero.util.populate_roi as populate_roi  # noqa: E402  (needs omero.clients first)
-from omero.model import ImageI, OriginalFileI, PlateI, WellI, WellSampleI  # noqa: E402
-from omero.rtypes import rint, rlong, rstring  # noqa: E402
+pytest.importorskip("omero", reason="needs omero-py: pip install 'hcs-import[omero]' (make setup does)")
 
-from hcs_import.errors import InputError  # noqa: E402
-from hcs_import.parsers.base import ParseOptions, SynthSpec  # noqa: E402
-from hcs_import.parsers.flex import parse as parse_flex  # noqa: E402
-from hcs_import.parsers.mias import parse as parse_mias  # noqa: E402
-from hcs_import.synth.flex import RES_NAME, write_flex_plate  # noqa: E402
-from hcs_import.synth.mias import PLATE_FOLDER, write_mias_experiment  # noqa: E402
+import omero.util.populate_roi as populate_roi
+from omero.model import ImageI, OriginalFileI, PlateI, WellI, WellSampleI
+from omero.rtypes import rint, rlong, rstring
+
+from hcs_import.errors import InputError
+from hcs_import.parsers.base import ParseOptions, SynthSpec
+from hcs_import.parsers.flex import parse as parse_flex
+from hcs_import.parsers.mias import parse as parse_mias
+from hcs_import.synth.flex import RES_NAME, write_flex_plate
+from hcs_import.synth.mias import PLATE_FOLDER, write_mias_experiment
 
 # -- a plate of real omero-py model objects, and the stand-ins populate_roi needs ---------------------
 

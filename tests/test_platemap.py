@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
+pytest.importorskip("omero", reason="needs omero-py: pip install 'hcs-import[omero]' (make setup does)")
+
 from omero.rtypes import unwrap
 
 from fake_omero import FakeServer, oid

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -117,7 +117,7 @@ class FrameStream:
         return pd.concat(parts, ignore_index=True) if parts else self.template.copy()
 
 
-Frame = pd.DataFrame | FrameStream
+Frame: TypeAlias = pd.DataFrame | FrameStream
 
 
 def iter_batches(data: Frame, columns: Sequence[str] | None = None, size: int | None = None

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from .errors import GeometryError, InputError
-from .manifest import read_manifest
+from .manifest import Manifest, read_manifest
 from .model import PlateAnalysis
 from .parsers import registry
 from .parsers.base import ParseOptions
@@ -18,7 +17,7 @@ from .writers.bundle import write_bundle
 class ImportResult:
     analysis: PlateAnalysis
     bundle: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
 
 
 def parse_plate(path: Path, options: ParseOptions, format_name: str | None = None) -> PlateAnalysis:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..parsers import registry
-from ..parsers.base import SynthSpec
+from ..parsers.base import FormatParser, SynthSpec
 
 SMALL = SynthSpec(wells=96, fields=1, objects=3, measurements=4, populations=2)
 
@@ -26,7 +26,7 @@ class TreePlate:
     corrupt: bool
 
 
-def generators() -> dict[str, registry.FormatParser]:
+def generators() -> dict[str, FormatParser]:
     """Every loadable format with a synthetic-plate generator."""
     return {name: p for name, p in registry.available().items() if p.synthesize is not None}
 
@@ -81,7 +81,7 @@ def write_tree(root: Path, plates: int = 20, spec: SynthSpec = SMALL, corrupt: i
             fmt = "incell" if bad else usable[i % len(usable)]
             folder = root / f"screen{i % 3}" / f"{fmt}_{i:02d}"
             try:
-                gens[fmt].synthesize(folder, replace(spec, seed=spec.seed + i))  # type: ignore[misc]
+                gens[fmt].synthesize(folder, replace(spec, seed=spec.seed + i))
                 break
             except Exception as exc:  # a generator still being written must not stop the others
                 if fmt == "incell":

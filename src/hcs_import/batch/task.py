@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HcsImportError
-from ..manifest import read_manifest
+from ..manifest import Manifest, read_manifest
 from ..parsers.base import ParseOptions
 from ..pipeline import parse_plate, write_plate_bundle
 from ..writers.bundle import safe_name
@@ -66,7 +66,7 @@ def release(out: Path, name: str, source: str) -> None:
         pass
 
 
-def summarize(manifest: dict[str, Any]) -> dict[str, Any]:
+def summarize(manifest: Manifest) -> dict[str, Any]:
     """The ledger's view of a bundle: counts, not contents."""
     tables = manifest.get("tables", [])
     return {

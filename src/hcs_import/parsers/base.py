@@ -68,7 +68,8 @@ class Generator:
 
     def __call__(self, out: Path, spec: SynthSpec) -> Path:
         module, _, name = self.ref.partition(":")
-        return getattr(import_module(module), name)(out, spec)
+        made: Path = getattr(import_module(module), name)(out, spec)
+        return made
 
 
 class Evidence(IntEnum):

@@ -166,7 +166,7 @@ def _read_pieces(root: Path, cmap: ColumnMap, wells: dict[Path, tuple[int, int]]
         if well_col is not None:
             rows, cols, numbers = _wells_of(table, well_col)
         else:
-            r, c = wells.get(folder, (None, None)) if folder else (None, None)  # type: ignore[arg-type]
+            r, c = wells.get(folder, (None, None)) if folder else (None, None)
             if r is None:
                 r, c = parse_well_label(WELL_FOLDER.match(folder.name).group("label"))  # type: ignore[union-attr]
             rows, cols, numbers = np.full(table.rows, r), np.full(table.rows, c), None
@@ -263,7 +263,7 @@ def _group_table(name: str, pieces: list[Piece], columns: int, cmap: ColumnMap,
                     raise InputError(tb.path, f"line {tb.header.line} (header)",
                                      f"no {original(object_col)!r} column, which the other wells' {name!r} "
                                      "tables have; the header may be damaged")
-            parts = [whole_numbers(tb, original(object_col), minimum=0, expected="a whole object number")  # type: ignore[arg-type]
+            parts = [whole_numbers(tb, original(object_col), minimum=0, expected="a whole object number")
                      for tb in tables]
             objects = np.concatenate(parts)
         else:
@@ -283,7 +283,7 @@ def _group_table(name: str, pieces: list[Piece], columns: int, cmap: ColumnMap,
 def _box_rois(table: MeasurementTable, box: list[str | None], warnings: WarningLog) -> pd.DataFrame:
     """Rectangles from the box columns; a row whose box is missing or not numbers gets none (counted)."""
     frame = table.frame()
-    values = [pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=np.float64) for c in box]  # type: ignore[index]
+    values = [pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=np.float64) for c in box]
     ok = np.logical_and.reduce([np.isfinite(v) for v in values])
     lost = int((~ok).sum())
     if lost:

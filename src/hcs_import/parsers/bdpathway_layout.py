@@ -70,7 +70,7 @@ def _int(ini: configparser.ConfigParser, path: Path, section: str, key: str) -> 
     if value in (None, ""):
         return None
     try:
-        return int(float(value))  # type: ignore[arg-type]
+        return int(float(value))
     except ValueError:
         raise InputError(path, f"[{section}] {key}", f"value {value!r}: expected a whole number") from None
 

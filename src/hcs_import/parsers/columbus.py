@@ -129,8 +129,11 @@ def locate(path: Path) -> Located:
                                       "up to 2 folders deep")
     root = plate_root(path)
     names = tuple(sorted(group_by_plate(exports, root)))
-    return make_source(PARSER.name, root, Evidence.CONTENT, plates=names,
-                  **{kind: [e.path for e in exports if e.kind == kind] for kind in ("wells", "fields", "objects")})
+    def of(kind: str) -> list[Path]:
+        return [e.path for e in exports if e.kind == kind]
+
+    return make_source(PARSER.name, root, Evidence.CONTENT, plates=names, wells=of("wells"), fields=of("fields"),
+                       objects=of("objects"))
 
 
 def population_name(export: ExportFile) -> str:

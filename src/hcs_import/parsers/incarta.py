@@ -162,7 +162,7 @@ def _boxes(names: list[str]) -> list[tuple[str, tuple[str, str, str, str], int]]
         parts = tuple(f"{m['pop']} {m['max'] or ''}{part}{m['wave'] or ''}" for part in BOX_PARTS)
         if all(p in names for p in parts):
             wave = WAVE.search(name)
-            out.append((m["pop"], parts, int(wave.group(1)) - 1 if wave else -1))  # type: ignore[arg-type]
+            out.append((m["pop"], parts, int(wave.group(1)) - 1 if wave else -1))
     return out
 
 

@@ -198,7 +198,7 @@ def column_values(data: pd.DataFrame, spec: ColumnSpec) -> np.ndarray:
     if spec.kind == "StringColumn":
         return _utf8(series).astype(f"S{spec.size}")
     if spec.kind == "BoolColumn":
-        return series.to_numpy(dtype=bool)
+        return np.asarray(series.to_numpy(dtype=bool))
     if spec.kind == "LongColumn":
-        return series.to_numpy(dtype=np.int64)
-    return series.to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.asarray(series.to_numpy(dtype=np.int64))
+    return np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan))

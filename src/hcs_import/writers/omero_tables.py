@@ -134,7 +134,7 @@ def _write_rows_direct(mea: tables.Table, table: MeasurementTable, specs: list[C
     mea.truncate(n)
 
     def deflate(rec: np.ndarray, i: int) -> bytes:
-        return zlib.compress(rec[i : i + chunk].view(np.uint8), ZLIB_LEVEL)
+        return zlib.compress(rec[i : i + chunk].view(np.uint8).data, ZLIB_LEVEL)
 
     start = 0
     with ThreadPoolExecutor(COMPRESS_THREADS) as pool:
