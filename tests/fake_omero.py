@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("omero", reason="needs omero-py: pip install 'hcs-import[omero]' (make setup does)")
+pytest.importorskip("omero.clients", reason="needs omero-py: pip install 'hcs-import[omero]' (make setup does)")
 
 import omero
 import omero.clients

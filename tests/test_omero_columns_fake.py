@@ -6,12 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import Ice
 import numpy as np
 import pytest
 
-pytest.importorskip("omero", reason="needs omero-py: pip install 'hcs-import[omero]' (make setup does)")
+pytest.importorskip("omero.clients", reason="needs omero-py: pip install 'hcs-import[omero]' (make setup does)")
 
+import Ice
 import omero
 import omero.grid
 import pandas as pd

@@ -24,7 +24,7 @@ import pytest
 
 omero_clients = pytest.importorskip("omero.clients")
 
-pytest.importorskip("omero", reason="needs omero-py: pip install 'hcs-import[omero]' (make setup does)")
+pytest.importorskip("omero.clients", reason="needs omero-py: pip install 'hcs-import[omero]' (make setup does)")
 
 import omero.util.populate_roi as populate_roi
 from omero.model import ImageI, OriginalFileI, PlateI, WellI, WellSampleI

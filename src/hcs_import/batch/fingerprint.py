@@ -35,10 +35,8 @@ def scan_source(folder: Path, source: PlateSource) -> Stats:
             st = os.stat(path)
         except OSError:
             continue  # vanished since it was located: the next scan will see the change
-        try:
-            rel = path.relative_to(folder).as_posix()
-        except ValueError:
-            rel = path.resolve().relative_to(folder.resolve()).as_posix()
+        # relpath, not relative_to: a MIAS plate's batch results sit in its experiment folder, beside it
+        rel = os.path.relpath(path, folder).replace(os.sep, "/")
         stats[rel] = [st.st_size, st.st_mtime_ns]
     return dict(sorted(stats.items()))
 
