@@ -9,7 +9,7 @@ from .errors import GeometryError, InputError
 from .manifest import Manifest, read_manifest
 from .model import PlateAnalysis
 from .parsers import registry
-from .parsers.base import ParseOptions
+from .parsers.base import ParseOptions, PlateSource
 from .writers.bundle import write_bundle
 
 
@@ -20,10 +20,13 @@ class ImportResult:
     manifest: Manifest
 
 
-def parse_plate(path: Path, options: ParseOptions, format_name: str | None = None) -> PlateAnalysis:
-    """Locate the plate at `path` (as `format_name` when given), parse it, record the source it was
-    located as in the provenance, and merge the plate map when one is given."""
-    located = registry.locate(path, format_name)
+def parse_plate(path: Path, options: ParseOptions, format_name: str | None = None,
+                located: PlateSource | None = None) -> PlateAnalysis:
+    """Locate the plate at `path` (as `format_name` when given; batch passes the source its discovery
+    located, so the folder is not looked at twice), parse it, record the source in the provenance, and
+    merge the plate map when one is given."""
+    if located is None:
+        located = registry.locate(path, format_name)
     if options.source_plate is not None:
         located = replace(located, plate=options.source_plate)
     parser = registry.get(located.format)

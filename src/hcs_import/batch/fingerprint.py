@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,34 +27,35 @@ Stats = dict[str, list[int]]
 Hashes = dict[str, str]
 
 
-def scan_source(folder: Path, source: PlateSource) -> Stats:
-    """Size and mtime of each file of `source`, keyed by its path relative to `folder`."""
+def _stat_files(folder: Path, paths: Iterable[str | Path]) -> Stats:
+    """Size and mtime of each of `paths`, keyed by its path relative to `folder` (relpath, not
+    relative_to: a MIAS plate's batch results sit beside it, in its experiment folder)."""
     stats: Stats = {}
-    for path in source.all_files():
+    for path in paths:
         try:
             st = os.stat(path)
         except OSError:
-            continue  # vanished since it was located: the next scan will see the change
-        # relpath, not relative_to: a MIAS plate's batch results sit in its experiment folder, beside it
+            continue  # vanished between listing and stat: the next scan will see the change
         rel = os.path.relpath(path, folder).replace(os.sep, "/")
         stats[rel] = [st.st_size, st.st_mtime_ns]
     return dict(sorted(stats.items()))
 
 
-def scan(folder: Path) -> Stats:
-    """Size and mtime of every regular file below `folder` (not following symlinked folders)."""
-    stats: Stats = {}
+def scan_source(folder: Path, source: PlateSource) -> Stats:
+    """Size and mtime of each file of `source`, keyed by its path relative to `folder`."""
+    return _stat_files(folder, source.all_files())
+
+
+def _walk_files(folder: Path) -> Iterator[str]:
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
-            full = os.path.join(dirpath, name)
-            try:
-                st = os.stat(full)
-            except OSError:
-                continue  # vanished between listing and stat: the next scan will see the change
-            rel = os.path.relpath(full, folder).replace(os.sep, "/")
-            stats[rel] = [st.st_size, st.st_mtime_ns]
-    return dict(sorted(stats.items()))
+            yield os.path.join(dirpath, name)
+
+
+def scan(folder: Path) -> Stats:
+    """Size and mtime of every regular file below `folder` (not following symlinked folders)."""
+    return _stat_files(folder, _walk_files(folder))
 
 
 def digest(stats: Mapping[str, list[int]]) -> str:

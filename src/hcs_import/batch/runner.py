@@ -293,7 +293,7 @@ def execute(config: BatchConfig, ledger: Ledger, jobs: list[Job], summary: Summa
                 key = job.found.key
                 ledger.mark_running(key, job.found.format, fingerprint.digest(job.stats), job.stats, job.reason)
                 fut = backend.submit(run_plate, str(job.found.real), str(bundle_parent(config, job.found).absolute()),
-                                     config.options, job.found.format, config.upload, job.found.plate)
+                                     config.options, job.found.source, config.upload)
                 running[fut] = job
             for fut in backend.wait_any(set(running)):
                 job = running.pop(fut)

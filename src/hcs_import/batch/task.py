@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import HcsImportError
 from ..manifest import Manifest, read_manifest
-from ..parsers.base import ParseOptions
+from ..parsers.base import ParseOptions, PlateSource
 from ..pipeline import parse_plate, write_plate_bundle
 from ..writers.bundle import safe_name
 
@@ -78,17 +78,18 @@ def summarize(manifest: Manifest) -> dict[str, Any]:
     }
 
 
-def run_plate(path: str, out: str, options: ParseOptions, format_name: str | None,
-              upload: dict[str, Any] | None = None, plate: str | None = None) -> dict[str, Any]:
-    """Parse the plate at `path` (`plate` of it, when the folder holds several), write its bundle under
-    `out` (and upload it when asked)."""
+def run_plate(path: str, out: str, options: ParseOptions, source: PlateSource,
+              upload: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Parse the plate discovery located at `path` (`source.plate` of it, when the folder holds several),
+    write its bundle under `out` (and upload it when asked)."""
+    plate = source.plate
     started = time.perf_counter()
     # The coordinator has already warned about format plug-ins that fail to load; once is enough.
     warnings.filterwarnings("ignore", message="hcs-import: format plug-in")
     # One plate per worker: parsing with more processes inside would oversubscribe the CPUs.
     options = replace(options, workers=1, progress=None, source_plate=plate or options.source_plate)
     try:
-        analysis = parse_plate(Path(path), options, format_name)
+        analysis = parse_plate(Path(path), options, source.format, source)
         name = safe_name(analysis.plate.name)
         claim(Path(out), name, path if plate is None else f"{path}#{plate}")
         bundle = write_plate_bundle(analysis, Path(out), options)

@@ -89,7 +89,7 @@ def locate(path: Path) -> Located:
     exports = [p for p in files if _matches(p.name, cmap.include) and not _matches(p.name, cmap.exclude)]
     summaries = [p for p in files if p.name.lower() == ROI_SUMMARY.lower()]
     return make_source(PARSER.name, root, Evidence.NAMES if exports or summaries else Evidence.LAYOUT,
-                  experiment=layout, exports=exports, roi_summary=summaries)
+                       experiment=layout, exports=exports, roi_summary=summaries)
 
 
 

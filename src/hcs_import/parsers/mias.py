@@ -46,9 +46,7 @@ from .mias_layout import (
     parse_template,
     plate_folders,
 )
-from .mias_layout import (
-    locate as locate_plate_folder,
-)
+from .mias_layout import locate as locate_plate_folder
 from .mias_masks import read_overlay
 from .mias_text import (
     Chunk,
@@ -416,8 +414,8 @@ def locate(path: Path) -> Located:
         return NotAPlate(PARSER.name, exc.message, near=near)
     return make_source(PARSER.name, folder.root, Evidence.NAMES, scope=folder.experiment,
                        template=[folder.template] if folder.template else [],
-                  logs=folder.logs, details=folder.details, overlays=folder.overlays,
-                  batch_results=folder.batch_results)
+                       logs=folder.logs, details=folder.details, overlays=folder.overlays,
+                       batch_results=folder.batch_results)
 
 
 

@@ -92,7 +92,7 @@ def locate(path: Path) -> Located:
         return NotAPlate(PARSER.name, f"no {DESCRIPTOR_NAME} and no ParameterData_*.txt up to 2 folders deep")
     evidence = Evidence.NAMES if params else Evidence.LAYOUT
     return make_source(PARSER.name, plate_root(path), evidence, descriptor=[descriptor] if descriptor else [],
-                  log=[log] if log else [], exports=params)
+                       log=[log] if log else [], exports=params)
 
 
 def _is_gate(table: DelimitedTable, name: str) -> bool:
