@@ -97,9 +97,12 @@ def test_hook_uploads_to_given_plate(small_plate: tuple[Path, Path], server: Any
     src, _ = small_plate
     fake, _ = server
     plate = fake.add_plate("whatever", 8, 12, 1)
+    key_file = src.parent / "key.txt"
+    key_file.write_text("abc\n")
     res = CliRunner().invoke(main, ["hook", "--plate-id", str(oid(plate)), "--path", str(src), "--server", "h",
-                                    "--session-key", "abc"])
+                                    "--session-key-file", str(key_file)])
     assert res.exit_code == 0, res.output
+    assert server[1][-1].session_key == "abc"
     m = json.loads((small_plate[1] / "manifest.json").read_text())
     # tables + raw files + the report
     assert len(fake.all("FileAnnotation")) == len(m["tables"]) + len(m["sources"]) + 1

@@ -121,10 +121,10 @@ def test_cli_status_and_remove(bundle: Path, monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr("hcs_import.omero.connect.open_session", fake_open)
     runner = CliRunner()
-    shown = runner.invoke(main, ["status", f"Plate:{oid(plate)}", "--server", "h", "--session-key", "k"])
+    shown = runner.invoke(main, ["status", f"Plate:{oid(plate)}", "--server", "h"], env={"OMERO_SESSION_KEY": "k"})
     assert shown.exit_code == 0, shown.output
     assert shown.output.startswith(f"Plate {oid(plate)}: 1 hcs-import upload")
-    bad = runner.invoke(main, ["status", "51", "--server", "h", "--session-key", "k"])
+    bad = runner.invoke(main, ["status", "51", "--server", "h"], env={"OMERO_SESSION_KEY": "k"})
     assert bad.exit_code == 2 and "expected Plate:ID or Screen:ID" in bad.output
-    gone = runner.invoke(main, ["remove", f"Plate:{oid(plate)}", "--server", "h", "--session-key", "k"])
+    gone = runner.invoke(main, ["remove", f"Plate:{oid(plate)}", "--server", "h"], env={"OMERO_SESSION_KEY": "k"})
     assert gone.exit_code == 0 and "deleted 4 FileAnnotations" in gone.output and not server.all("Roi")

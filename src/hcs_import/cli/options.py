@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,19 +51,57 @@ def build_parse_options(plate_geometry: str | None, bad_values: str, rois: bool,
                         source_plate=source_plate, platemap=platemap, report=report)
 
 
+SESSION_KEY_ENV = "OMERO_SESSION_KEY"
+
+
+def _refuse_key_on_command_line(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        raise click.BadParameter(
+            f"a session key on the command line is visible to every local user (ps, /proc, shell history); "
+            f"set {SESSION_KEY_ENV} or use --session-key-file FILE", ctx, param)
+
+
+def _read_session_key(ctx: click.Context, param: click.Parameter, value: Path | None) -> str | None:
+    """The session key from --session-key-file (`-` for standard input), else from OMERO_SESSION_KEY."""
+    if value is None:
+        return os.environ.get(SESSION_KEY_ENV) or None
+    try:
+        text = sys.stdin.read() if str(value) == "-" else value.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"cannot read {value}: {getattr(exc, 'strerror', None) or exc}", ctx, param)
+    key = text.strip()
+    if not key or "\n" in key:
+        raise click.BadParameter(f"{value}: expected one line holding the session key", ctx, param)
+    return key
+
+
+def session_key_options() -> list[Callable[[Callable[..., Any]], Callable[..., Any]]]:
+    """A session key comes from a file or the environment, never from the command line.
+
+    `--session-key KEY` is kept as a hidden option only to say why it is refused: a key given there shows
+    in `ps` for as long as the run lasts, and whoever reads it is logged in as that user."""
+    return [
+        click.option("--session-key-file", "session_key", type=click.Path(dir_okay=False, allow_dash=True,
+                                                                         path_type=Path),
+                     callback=_read_session_key,
+                     help=f"Join an existing session: read its key from FILE (- for standard input). "
+                          f"Default: ${SESSION_KEY_ENV}."),
+        click.option("--session-key", "session_key_given", hidden=True, expose_value=False, callback=_refuse_key_on_command_line),
+    ]
+
+
 def server_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """OMERO connection and upload options, shared by `plate`, `hook`, `import` and `batch`.
 
     There is deliberately no --password: a password on the command line shows in `ps` and shell history.
-    It comes from OMERO_PASSWORD or a prompt; a session key (--session-key / OMERO_SESSION_KEY) is the
+    It comes from OMERO_PASSWORD or a prompt; a session key (OMERO_SESSION_KEY or --session-key-file) is the
     alternative for unattended use.
     """
     decorators = [
         click.option("--server", "server", metavar="HOST", help="OMERO server to upload to."),
         click.option("--port", type=int, default=4064, show_default=True, help="OMERO server port."),
         click.option("--user", "user", help="OMERO user name (password: OMERO_PASSWORD or a prompt)."),
-        click.option("--session-key", "session_key", envvar="OMERO_SESSION_KEY", show_envvar=True,
-                     help="Join an existing session instead of logging in."),
+        *session_key_options(),
         click.option("--group", "group", help="OMERO group to work in (default: the user's default group)."),
         click.option("--mode", "upload_mode", type=click.Choice(["server", "file"]), default="server",
                      show_default=True,
@@ -82,8 +122,7 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--server", "server", metavar="HOST", required=True, help="OMERO server."),
         click.option("--port", type=int, default=4064, show_default=True, help="OMERO server port."),
         click.option("--user", "user", help="OMERO user name (password: OMERO_PASSWORD or a prompt)."),
-        click.option("--session-key", "session_key", envvar="OMERO_SESSION_KEY", show_envvar=True,
-                     help="Join an existing session instead of logging in."),
+        *session_key_options(),
         click.option("--group", "group", help="OMERO group to work in (default: the user's default group)."),
     ]
     for deco in reversed(decorators):

@@ -54,7 +54,7 @@ class ServerOptions:
             return value
         if self.password_source is not None:
             return self.password_source()
-        raise OmeroError(f"no password: set {PASSWORD_ENV} or use --session-key")
+        raise OmeroError(f"no password: set {PASSWORD_ENV} or set OMERO_SESSION_KEY / --session-key-file")
 
 
 def service_factory(session: Any) -> Any:
@@ -80,7 +80,7 @@ def open_session(options: ServerOptions) -> Iterator[Any]:
                 client.joinSession(options.session_key)
             else:
                 if not options.user:
-                    raise OmeroError("--user is required unless --session-key is given")
+                    raise OmeroError("--user is required unless a session key is given (OMERO_SESSION_KEY or --session-key-file)")
                 client.createSession(options.user, options.password())
             client.enableKeepAlive(60)
             if options.group:
@@ -99,4 +99,8 @@ def open_session(options: ServerOptions) -> Iterator[Any]:
             raise
         yield client
     finally:
-        client.closeSession()
+        try:
+            client.closeSession()
+        except Exception as exc:  # closing after a failed connect raises the same Ice error again
+            if not type(exc).__module__.startswith("Ice"):
+                raise

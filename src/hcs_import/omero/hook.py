@@ -1,15 +1,18 @@
 """Post-import hook: run `omero import`, take the new Plate ids, find the analysis results beside the
 imported files and upload them; or, for facilities with their own pipeline, upload for a known Plate.
 
-The uploader gets the same session the import used (`-k` session key), so the password is asked once and
-never passed to a subprocess or written to a log.
+The uploader gets the same session the import used, so the password is asked once and never passed to a
+subprocess or written to a log. The session key is not on any command line either: `omero import` runs in
+a child process that reads it from standard input and starts Java through a private argument file
+(`import_child`).
 """
 
 from __future__ import annotations
 
+import json
 import re
-import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,20 +42,18 @@ def parse_plate_ids(output: str) -> list[int]:
     return list(dict.fromkeys(ids))
 
 
-def omero_executable() -> str:
-    exe = shutil.which("omero")
-    if exe is None:
-        raise HcsImportError("the `omero` command is not on PATH (install omero-py)")
-    return exe
+IMPORT_CHILD = (sys.executable, "-m", "hcs_import.omero.import_child")
 
 
-def run_omero_import(host: str, port: int, session_key: str, args: Sequence[str], path: Path) -> str:
-    """Run `omero import` joined to our session; returns its stdout. The key is never echoed."""
-    cmd = [omero_executable(), "import", "-s", host, "-p", str(port), "-k", session_key,
-           "--output", "ids", *args, str(path)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+def run_omero_import(host: str, port: int, session_key: str, args: Sequence[str], path: Path,
+                     child: Sequence[str] = IMPORT_CHILD) -> str:
+    """Run `omero import` joined to our session; returns its stdout.
+
+    The key goes to the child on standard input, never on its command line (see `import_child`)."""
+    request = {"host": host, "port": port, "session_key": session_key, "args": list(args), "path": str(path)}
+    proc = subprocess.run(list(child), input=json.dumps(request), capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        tail = "\n".join(proc.stderr.strip().splitlines()[-5:]).replace(session_key, "<session key>")
         raise HcsImportError(f"omero import failed with exit code {proc.returncode}: {tail}")
     return proc.stdout
 
