@@ -151,10 +151,10 @@ def test_omero_py_import_runs_java_through_the_argfile(tmp_path: Path, monkeypat
     from hcs_import.omero.import_child import ImportRequest, run_import
 
     class Client:
-        def getProperty(self, name: str) -> str:  # noqa: N802 (omero-py's name)
+        def getProperty(self, name: str) -> str:
             return {"omero.host": "omero.example", "omero.port": "4064"}[name]
 
-        def getSessionId(self) -> str:  # noqa: N802
+        def getSessionId(self) -> str:
             return KEY
 
     def conn(self: Any, args: Any = None) -> Client:

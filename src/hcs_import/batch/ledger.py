@@ -22,7 +22,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,20 @@ class LedgerBusy(HcsImportError):
     """Another batch holds this ledger."""
 
 
+class LedgerError(HcsImportError):
+    """The ledger cannot be read or written (disk full, a read-only folder, a damaged file).
+
+    The batch stops then: going on without recording would import plates again on the next run, or
+    forget which failed. The last committed transition is kept (SQLite rolls back the rest)."""
+
+
+def _ledger_error(path: Path, exc: BaseException) -> LedgerError:
+    text = str(exc).strip()
+    cause = getattr(exc, "strerror", None) or (text.splitlines()[0][:200] if text else type(exc).__name__)
+    hint = " (is the disk full?)" if "full" in text and "disk" not in text else ""
+    return LedgerError(f"ledger {path}: {cause}{hint}")
+
+
 class Ledger:
     """The ledger of one output folder (or of `--ledger PATH`). Use as a context manager."""
 
@@ -76,19 +90,26 @@ class Ledger:
         self.db: sqlite3.Connection | None = None
 
     def __enter__(self) -> Ledger:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise _ledger_error(self.path, exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             raise LedgerBusy(f"{self.path}: another batch is using this ledger") from None
         self._lock_fd = fd
-        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")  # a committed transition survives a power cut too
-        self.db.executescript(SCHEMA)
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")  # a committed transition survives a power cut too
+            self.db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            self.__exit__()
+            raise _ledger_error(self.path, exc) from None
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -109,28 +130,42 @@ class Ledger:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One transaction: a transition and its event are committed together or not at all."""
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _ledger_error(self.path, exc) from None
         try:
             yield db
-        except BaseException:
-            db.execute("ROLLBACK")
+            db.execute("COMMIT")
+        except BaseException as exc:
+            if db.in_transaction:
+                with suppress(sqlite3.Error):  # SQLite may have rolled back by itself (a full disk does that)
+                    db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise _ledger_error(self.path, exc) from None
             raise
-        db.execute("COMMIT")
 
     def _event(self, path: str, status: str, detail: str | None = None) -> None:
         self._db.execute("INSERT INTO events (ts, run, path, status, detail) VALUES (?, ?, ?, ?, ?)",
                          (time.time(), self.run, path, status, detail))
 
     # ---- reading -----------------------------------------------------------------------------------
+    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise _ledger_error(self.path, exc) from None
+
     def get(self, path: str) -> sqlite3.Row | None:
-        return self._db.execute("SELECT * FROM plates WHERE path = ?", (path,)).fetchone()
+        found = self._read("SELECT * FROM plates WHERE path = ?", (path,))
+        return found[0] if found else None
 
     def rows(self) -> Iterator[sqlite3.Row]:
-        yield from self._db.execute("SELECT * FROM plates ORDER BY path")
+        yield from self._read("SELECT * FROM plates ORDER BY path")
 
     def owner_of_bundle(self, bundle: str) -> str | None:
-        row = self._db.execute("SELECT path FROM plates WHERE bundle = ? AND status = 'ok'", (bundle,)).fetchone()
-        return row["path"] if row else None
+        found = self._read("SELECT path FROM plates WHERE bundle = ? AND status = 'ok'", (bundle,))
+        return found[0]["path"] if found else None
 
     # ---- transitions ---------------------------------------------------------------------------------
     def recover(self) -> list[str]:

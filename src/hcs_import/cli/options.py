@@ -68,7 +68,8 @@ def _read_session_key(ctx: click.Context, param: click.Parameter, value: Path | 
     try:
         text = sys.stdin.read() if str(value) == "-" else value.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise click.BadParameter(f"cannot read {value}: {getattr(exc, 'strerror', None) or exc}", ctx, param)
+        raise click.BadParameter(f"cannot read {value}: {getattr(exc, 'strerror', None) or exc}", ctx,
+                                 param) from None
     key = text.strip()
     if not key or "\n" in key:
         raise click.BadParameter(f"{value}: expected one line holding the session key", ctx, param)
@@ -81,12 +82,13 @@ def session_key_options() -> list[Callable[[Callable[..., Any]], Callable[..., A
     `--session-key KEY` is kept as a hidden option only to say why it is refused: a key given there shows
     in `ps` for as long as the run lasts, and whoever reads it is logged in as that user."""
     return [
-        click.option("--session-key-file", "session_key", type=click.Path(dir_okay=False, allow_dash=True,
-                                                                         path_type=Path),
+        click.option("--session-key-file", "session_key",
+                     type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
                      callback=_read_session_key,
                      help=f"Join an existing session: read its key from FILE (- for standard input). "
                           f"Default: ${SESSION_KEY_ENV}."),
-        click.option("--session-key", "session_key_given", hidden=True, expose_value=False, callback=_refuse_key_on_command_line),
+        click.option("--session-key", "session_key_given", hidden=True, expose_value=False,
+                     callback=_refuse_key_on_command_line),
     ]
 
 
@@ -97,7 +99,7 @@ def server_options(func: Callable[..., Any]) -> Callable[..., Any]:
     It comes from OMERO_PASSWORD or a prompt; a session key (OMERO_SESSION_KEY or --session-key-file) is the
     alternative for unattended use.
     """
-    decorators = [
+    decorators: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         click.option("--server", "server", metavar="HOST", help="OMERO server to upload to."),
         click.option("--port", type=int, default=4064, show_default=True, help="OMERO server port."),
         click.option("--user", "user", help="OMERO user name (password: OMERO_PASSWORD or a prompt)."),
@@ -118,7 +120,7 @@ def server_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Only the OMERO connection (for commands that read or remove, not upload): no --password, as above."""
-    decorators = [
+    decorators: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         click.option("--server", "server", metavar="HOST", required=True, help="OMERO server."),
         click.option("--port", type=int, default=4064, show_default=True, help="OMERO server port."),
         click.option("--user", "user", help="OMERO user name (password: OMERO_PASSWORD or a prompt)."),

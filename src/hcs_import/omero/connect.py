@@ -80,7 +80,8 @@ def open_session(options: ServerOptions) -> Iterator[Any]:
                 client.joinSession(options.session_key)
             else:
                 if not options.user:
-                    raise OmeroError("--user is required unless a session key is given (OMERO_SESSION_KEY or --session-key-file)")
+                    raise OmeroError("--user is required unless a session key is given "
+                                     "(OMERO_SESSION_KEY or --session-key-file)")
                 client.createSession(options.user, options.password())
             client.enableKeepAlive(60)
             if options.group:

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 
-
 class ImportRequest(TypedDict):
     host: str
     port: int

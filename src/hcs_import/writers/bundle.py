@@ -13,6 +13,7 @@ interrupted run leaves no half bundle; a previous bundle of the same plate is re
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -31,6 +32,7 @@ from .. import __version__
 from ..errors import OutputError
 from ..manifest import MANIFEST, SCHEMA_VERSION, Manifest, TableEntry, write_manifest
 from ..model import MeasurementTable, PlateAnalysis
+from .hdf5_flush import LOW_SPACE
 from .omero_columns import plan_columns, split_columns
 from .omero_tables import write_table
 from .rois_file import write_rois
@@ -120,6 +122,26 @@ def _unique_file(stem: str, taken: set[str]) -> str:
     return name
 
 
+WRITE_ERRORS = (OSError, tables.HDF5ExtError, pa.ArrowException)
+
+
+class _WriteFailed(Exception):
+    """A write of one bundle file failed; carries that file's name for the one-line error."""
+
+    def __init__(self, name: str, cause: BaseException) -> None:
+        super().__init__(name)
+        self.name, self.cause = name, cause
+
+
+@contextmanager
+def _writing(name: str) -> Iterator[None]:
+    """Name the bundle file being written, so a full disk says which file it stopped at."""
+    try:
+        yield
+    except WRITE_ERRORS as exc:
+        raise _WriteFailed(name, exc) from exc
+
+
 def _write_into(folder: Path, analysis: PlateAnalysis, tick: Callable[[str], None]) -> Manifest:
     taken: set[str] = set()
     table_entries: list[TableEntry] = []
@@ -128,7 +150,8 @@ def _write_into(folder: Path, analysis: PlateAnalysis, tick: Callable[[str], Non
         parts = split_columns(plan_columns(table))
         for i, specs in enumerate(parts, start=1):
             rel = f"{stem}.h5" if i == 1 else f"{stem}.part{i}.h5"
-            rows = write_table(folder / rel, table, specs, table_metadata(analysis, table, i, len(parts)))
+            with _writing(rel):
+                rows = write_table(folder / rel, table, specs, table_metadata(analysis, table, i, len(parts)))
             table_entries.append(
                 {
                     "path": rel,
@@ -142,7 +165,8 @@ def _write_into(folder: Path, analysis: PlateAnalysis, tick: Callable[[str], Non
                 }
             )
             tick(rel)
-    rois = write_rois(folder / ROIS_FILE, analysis.rois)
+    with _writing(ROIS_FILE):
+        rois = write_rois(folder / ROIS_FILE, analysis.rois)
     tick(ROIS_FILE)
     manifest: Manifest = {
         "schema_version": SCHEMA_VERSION,
@@ -178,13 +202,16 @@ def _write_into(folder: Path, analysis: PlateAnalysis, tick: Callable[[str], Non
         "warnings": list(analysis.warnings),
     }
     if analysis.plate.images is not None:
-        analysis.plate.images.to_parquet(folder / LAYOUT_FILE, engine="pyarrow", index=False)
+        with _writing(LAYOUT_FILE):
+            analysis.plate.images.to_parquet(folder / LAYOUT_FILE, engine="pyarrow", index=False)
         manifest["layout"] = {"path": LAYOUT_FILE, "images": len(analysis.plate.images)}
     if analysis.platemap is not None:
-        analysis.platemap.to_parquet(folder / PLATEMAP_FILE, engine="pyarrow", index=False)
+        with _writing(PLATEMAP_FILE):
+            analysis.platemap.to_parquet(folder / PLATEMAP_FILE, engine="pyarrow", index=False)
         manifest["platemap"] = {"path": PLATEMAP_FILE, "wells": len(analysis.platemap),
                                 "columns": [str(c) for c in analysis.platemap.columns[2:]]}
-    write_manifest(folder / MANIFEST, manifest)
+    with _writing(MANIFEST):
+        write_manifest(folder / MANIFEST, manifest)
     return manifest
 
 
@@ -255,32 +282,56 @@ def write_bundle(analysis: PlateAnalysis, out: Path, tick: Callable[[str], None]
     final = out / name
     clean_stale(out, name)
     staging = out / f".{name}{PARTIAL_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
+    try:
+        staging.mkdir()
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create the staging folder: {exc.strerror}") from exc
     try:
         try:
             _write_into(staging, analysis, tick or (lambda _: None))
             if finalize is not None:
-                finalize(staging)
-        except (OSError, tables.HDF5ExtError, pa.ArrowException) as exc:
+                with _writing("the report"):
+                    finalize(staging)
+            with _writing(f"{name} (putting the bundle in place)"), _folder_lock(out):
+                if final.exists():
+                    old = out / f".{name}{OLD_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+                    final.rename(old)
+                    try:
+                        staging.rename(final)
+                    except OSError:
+                        old.rename(final)  # the previous bundle goes back: never no bundle at all
+                        raise
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    staging.rename(final)
+        except _WriteFailed as exc:
             # Disk full, permissions, a file system refusing a name: the user's to fix, so one line.
             raise OutputError(f"{out}: cannot write the bundle of plate {analysis.plate.name!r}: "
-                              f"{_first_line(exc)}") from exc
-        with _folder_lock(out):
-            if final.exists():
-                old = out / f".{name}{OLD_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
-                final.rename(old)
-                staging.rename(final)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                staging.rename(final)
+                              f"{_cause(exc.cause, out)} while writing {exc.name}") from exc.cause
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return final
 
 
+def _cause(exc: BaseException, out: Path) -> str:
+    """Why a write failed. HDF5 and Arrow report a full disk in their own words ("Problems writing chunk"),
+    so when the output's file system has (almost) no space left, that is named as the cause."""
+    if not (isinstance(exc, OSError) and exc.errno == errno.ENOSPC):
+        try:
+            stat = os.statvfs(out)
+            if stat.f_bavail * stat.f_frsize < LOW_SPACE:
+                return f"{os.strerror(errno.ENOSPC)} ({_first_line(exc)[:100]})"
+        except OSError:
+            pass
+    return _first_line(exc)
+
+
 def _first_line(exc: BaseException) -> str:
-    """The cause of a write failure in one line: HDF5 errors carry their whole back trace in the message."""
+    """The cause of a write failure in one line: HDF5 errors carry their whole back trace in the message;
+    an OS error's own text is its cause (the file is named by the caller)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip() and not ln.startswith(("HDF5-DIAG", "  #"))]
     last = next((ln for ln in reversed(lines) if not ln.startswith("End of HDF5")), type(exc).__name__)
     return last[:200]

@@ -24,6 +24,7 @@ import pandas as pd
 import tables
 
 from ..model import MeasurementTable
+from .hdf5_flush import flush_checked
 from .omero_columns import ColumnSpec, column_values
 
 VERSION = "2"
@@ -100,6 +101,7 @@ def write_table(path: Path, table: MeasurementTable, specs: list[ColumnSpec], me
                         mea.append(_records(batch, specs, mea.dtype, len(batch)))
                         written += len(batch)
             mea.flush()
+            flush_checked(h5, path)  # PyTables ignores a failed HDF5 flush (a full disk): see hdf5_flush
     if written != n:  # a stream that ends early (or runs on) must never pass for a whole table
         raise ValueError(f"table {table.name!r}: {written} rows read back, {n} expected")
     return n
