@@ -12,7 +12,6 @@ import json
 import multiprocessing
 import os
 import shutil
-import signal
 import socket
 import sys
 import time
@@ -24,6 +23,7 @@ from typing import Any
 from tqdm import tqdm
 
 from ..parsers.base import ParseOptions
+from ..workers import die_with_parent
 from . import fingerprint
 from .discover import Found, discover
 from .ledger import Ledger
@@ -125,22 +125,6 @@ def plan(config: BatchConfig, ledger: Ledger, plates: Iterable[Found], retry_fai
 # ---- backends ------------------------------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
-    """Pool worker initializer: on Linux, die when the coordinator dies (even by SIGKILL), so no orphan
-    keeps writing after a killed run and races the run that resumes it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-        if os.getppid() == 1:  # the parent died before prctl took effect
-            os._exit(1)
-
-
 def _warm_up() -> None:
     from . import task  # noqa: F401  (imports the parsers and writers)
 
@@ -157,7 +141,7 @@ class ProcessBackend:
     def pool(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
             self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                                initializer=_die_with_parent)
+                                                initializer=die_with_parent, initargs=(os.getpid(),))
         return self._pool
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:

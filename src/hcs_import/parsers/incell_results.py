@@ -46,6 +46,7 @@ from ..errors import InputError
 from ..issues_log import WarningLog
 from ..model import FIELD, OBJECT, WELL_COLUMN, WELL_ROW
 from ..spill import SpillDir, spill_failure
+from ..workers import die_with_parent
 from .base import Progress
 from .common import strict_number
 
@@ -692,7 +693,8 @@ def parse_results(path: Path, bad_values: str = "error", workers: int | None = N
                     if progress:
                         progress(done, span)
             else:
-                with ProcessPoolExecutor(max_workers=min(n_workers, len(ranges))) as pool:
+                with ProcessPoolExecutor(max_workers=min(n_workers, len(ranges)), initializer=die_with_parent,
+                                         initargs=(os.getpid(),)) as pool:
                     futures = [pool.submit(parse_chunk, str(path), a, b, encoding, bad_values, str(spill.path), i)
                                for i, (a, b) in enumerate(ranges)]
                     try:
