@@ -73,7 +73,7 @@ def inject(text: str, doctype: str, inside: str, encoding: str) -> bytes:
 class _Listener(http.server.BaseHTTPRequestHandler):
     hits: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         _Listener.hits.append(self.path)
         self.send_response(200)
         self.end_headers()
