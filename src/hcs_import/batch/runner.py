@@ -26,7 +26,7 @@ from ..parsers.base import ParseOptions
 from ..workers import die_with_parent
 from . import fingerprint
 from .discover import Found, discover
-from .ledger import Ledger
+from .ledger import Ledger, LedgerError
 from .summary import Outcome, Summary
 from .task import one_line, release, run_plate
 
@@ -167,7 +167,9 @@ class ProcessBackend:
             if cancel:  # Ctrl-C: stop the plates in flight now (they are marked pending and redone)
                 for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
                     proc.terminate()
-            self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+            # Waiting is quick once the workers are terminated, and an executor left to the interpreter's exit
+            # hook raises "Bad file descriptor" there, a traceback after our one-line error.
+            self._pool.shutdown(wait=True, cancel_futures=cancel)
             self._pool = None
 
 
@@ -304,9 +306,13 @@ def execute(config: BatchConfig, ledger: Ledger, jobs: list[Job], summary: Summa
                 bar.set_postfix(failed=failed, refresh=False)
     except BaseException:
         # Ctrl-C or a crash of the coordinator: what was handed out is not done.
-        for job in running.values():
-            ledger.mark_pending(job.found.key, "interrupted")
-        backend.close(cancel=True)
+        try:
+            for job in running.values():
+                ledger.mark_pending(job.found.key, "interrupted")
+        except LedgerError:
+            pass  # the ledger itself failed (a full disk): the next run finds these `running` and redoes them
+        finally:
+            backend.close(cancel=True)
         raise
     finally:
         bar.close()
