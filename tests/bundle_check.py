@@ -3,6 +3,7 @@ value for value, as omero-py's HdfStorage serves it (no tests of its own here)."
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -13,6 +14,12 @@ from hcs_import.model import PlateAnalysis
 from hcs_import.writers.omero_columns import ICE_PREFIX, plan_columns
 from hcs_import.writers.rois_file import read_rois
 from omero_reader import read_table
+
+
+def digest(folder: Path) -> dict[str, str]:
+    """Every file under FOLDER by relative path, with its SHA-256: equal digests, byte-identical bundles."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _equal(a: object, b: object) -> bool:

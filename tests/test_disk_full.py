@@ -3,7 +3,6 @@ one line naming the file, exit 2, nothing partial left, the previous bundle unto
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bundle_check import digest
 from hcs_import.batch.ledger import LEDGER_NAME
 from hcs_import.batch.synth_tree import write_tree
 from hcs_import.parsers.base import SynthSpec
@@ -25,11 +25,6 @@ pytestmark = pytest.mark.skipif(
 
 CLI = [sys.executable, "-m", "hcs_import.cli"]
 SPEC = SynthSpec(wells=12, fields=1, objects=20, populations=2, measurements=6)
-
-
-def digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")

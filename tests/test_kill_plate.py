@@ -3,7 +3,6 @@ and the next run leaves no staging folder behind."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bundle_check import digest
 from hcs_import.parsers.base import SynthSpec
 from hcs_import.synth.incell import write_incell_plate
 from test_batch_resume import CLI, live_group_members
@@ -25,11 +25,6 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SI
 # seconds, so the kills land while the workers, the spill files and the staging folder all exist.
 BIG = SynthSpec(wells=96, fields=2, objects=200, populations=2, measurements=10)
 KILLS = int(os.environ.get("KILL_RUNS", "5"))
-
-
-def digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def assert_complete(bundle: Path, rows: dict[str, int] | None) -> dict[str, int]:

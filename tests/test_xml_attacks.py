@@ -133,14 +133,15 @@ def test_xml_attacks_open_nothing_reach_nothing_expand_nothing(fmt: str, tmp_pat
     pristine = fuzz.generate(fmt, tmp_path / "pristine")
     files = _xml_files(pristine, XML_FILES[fmt])
     assert files, f"the synthetic {fmt} plate has no XML file"
-    cases = [(f, name, enc) for f in files for name in attacks(canary, listener) for enc in ("UTF-8", "UTF-16")]
+    table = attacks(canary, listener)
+    cases = [(f, name, enc) for f in files for name in table for enc in ("UTF-8", "UTF-16")]
 
     def one(numbered: tuple[int, tuple[Path, str, str]]) -> str | None:
         i, (file, name, enc) = numbered
         rel = file.relative_to(pristine)
         work = tmp_path / str(i)  # short: the one-line error quotes the path
         plate = Path(shutil.copytree(pristine, work / pristine.name))
-        doctype, inside = attacks(canary, listener)[name]
+        doctype, inside = table[name]
         (plate / rel).write_bytes(inject(decoded(file.read_bytes()), doctype, inside, enc))
         mutant = fuzz.Mutant(fmt, f"xml-{name}", str(rel), 0)
         verdict = fuzz.run(mutant, plate, work / "out")

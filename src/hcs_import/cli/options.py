@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from ..errors import HcsImportError
+from ..omero.connect import SESSION_ENV
 from ..parsers.base import ParseOptions
 from ..wells import parse_geometry
 
@@ -51,20 +52,17 @@ def build_parse_options(plate_geometry: str | None, bad_values: str, rois: bool,
                         source_plate=source_plate, platemap=platemap, report=report)
 
 
-SESSION_KEY_ENV = "OMERO_SESSION_KEY"
-
-
 def _refuse_key_on_command_line(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     if value is not None:
         raise click.BadParameter(
             f"a session key on the command line is visible to every local user (ps, /proc, shell history); "
-            f"set {SESSION_KEY_ENV} or use --session-key-file FILE", ctx, param)
+            f"set {SESSION_ENV} or use --session-key-file FILE", ctx, param)
 
 
 def _read_session_key(ctx: click.Context, param: click.Parameter, value: Path | None) -> str | None:
     """The session key from --session-key-file (`-` for standard input), else from OMERO_SESSION_KEY."""
     if value is None:
-        return os.environ.get(SESSION_KEY_ENV) or None
+        return os.environ.get(SESSION_ENV) or None
     try:
         text = sys.stdin.read() if str(value) == "-" else value.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -86,7 +84,7 @@ def session_key_options() -> list[Callable[[Callable[..., Any]], Callable[..., A
                      type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
                      callback=_read_session_key,
                      help=f"Join an existing session: read its key from FILE (- for standard input). "
-                          f"Default: ${SESSION_KEY_ENV}."),
+                          f"Default: ${SESSION_ENV}."),
         click.option("--session-key", "session_key_given", hidden=True, expose_value=False,
                      callback=_refuse_key_on_command_line),
     ]

@@ -54,7 +54,7 @@ class ServerOptions:
             return value
         if self.password_source is not None:
             return self.password_source()
-        raise OmeroError(f"no password: set {PASSWORD_ENV} or set OMERO_SESSION_KEY / --session-key-file")
+        raise OmeroError(f"no password: set {PASSWORD_ENV} or set {SESSION_ENV} / --session-key-file")
 
 
 def service_factory(session: Any) -> Any:
@@ -81,7 +81,7 @@ def open_session(options: ServerOptions) -> Iterator[Any]:
             else:
                 if not options.user:
                     raise OmeroError("--user is required unless a session key is given "
-                                     "(OMERO_SESSION_KEY or --session-key-file)")
+                                     f"({SESSION_ENV} or --session-key-file)")
                 client.createSession(options.user, options.password())
             client.enableKeepAlive(60)
             if options.group:

@@ -32,7 +32,7 @@ from .. import __version__
 from ..errors import OutputError
 from ..manifest import MANIFEST, SCHEMA_VERSION, Manifest, TableEntry, write_manifest
 from ..model import MeasurementTable, PlateAnalysis
-from .hdf5_flush import LOW_SPACE
+from .hdf5_flush import disk_nearly_full
 from .omero_columns import plan_columns, split_columns
 from .omero_tables import write_table
 from .rois_file import write_rois
@@ -317,13 +317,8 @@ def write_bundle(analysis: PlateAnalysis, out: Path, tick: Callable[[str], None]
 def _cause(exc: BaseException, out: Path) -> str:
     """Why a write failed. HDF5 and Arrow report a full disk in their own words ("Problems writing chunk"),
     so when the output's file system has (almost) no space left, that is named as the cause."""
-    if not (isinstance(exc, OSError) and exc.errno == errno.ENOSPC):
-        try:
-            stat = os.statvfs(out)
-            if stat.f_bavail * stat.f_frsize < LOW_SPACE:
-                return f"{os.strerror(errno.ENOSPC)} ({_first_line(exc)[:100]})"
-        except OSError:
-            pass
+    if not (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) and disk_nearly_full(out):
+        return f"{os.strerror(errno.ENOSPC)} ({_first_line(exc)[:100]})"
     return _first_line(exc)
 
 
