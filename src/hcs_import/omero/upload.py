@@ -27,7 +27,6 @@ from ..export import record_upload_ids
 from ..manifest import read_manifest
 from ..model import FIELD, WELL, WELL_COLUMN, WELL_ROW
 from ..writers.bundle import ROIS_FILE
-from ..writers.rois_file import read_rois
 from . import (
     NS_BULK,
     NS_MEASUREMENT,
@@ -42,7 +41,7 @@ from . import (
 from .connect import OmeroError, ServerOptions, open_session, require_omero, service_factory
 from .platemap_upload import NS_CONFIG, PREVIOUS_WELL_ANNOTATIONS_QUERY, config_file, save_well_annotations
 from .resolve import PlateIds, find_plate_id, load_plate
-from .rois import ROI_BATCH, RoiPlan, batches, plan_rois, population_colours, save_rois
+from .rois import ROI_BATCH, RoiSource, batches, population_colours, save_rois, scan_rois
 from .tables import (
     BATCH_BYTES,
     LocalTable,
@@ -236,7 +235,7 @@ class _Prepared:
     """Everything resolved before the first object is created."""
 
     entries: list[tuple[dict[str, Any], LocalTable, dict[str, np.ndarray]]]
-    roi_plans: list[tuple[RoiPlan, np.ndarray]]
+    rois: RoiSource | None
     missing: list[str]
     platemap: tuple[pd.DataFrame, np.ndarray] | None = None  # the map and each row's Well id (-1: none)
     report: Path | None = None  # the bundle's HTML report, attached to the Plate
@@ -270,26 +269,19 @@ def _prepare(bundle: Path, manifest: dict[str, Any], plate: PlateIds, object_tab
                 missing += [f"{entry['path']}: {w} has results but no Image"
                             for w in _labels(frame, lost & ~(ids.get("Well", np.zeros(len(lost))) < 0), True)]
         entries.append((entry, table, ids))
-    roi_plans = []
+    rois = None
     rois_path = bundle / manifest.get("rois", {}).get("path", ROIS_FILE)
     if manifest.get("rois", {}).get("count", 0) and rois_path.exists():
-        rois = read_rois(rois_path)
-        image_ids, lost = plate.image_ids(rois[WELL_ROW].to_numpy(np.int64), rois[WELL_COLUMN].to_numpy(np.int64),
-                                          rois[FIELD].to_numpy(np.int64))
-        if lost.any():
-            n = int(lost.sum())
-            missing.append(f"{ROIS_FILE}: {n} shapes lie on fields with no Image")
-            rois, image_ids = rois[~lost].reset_index(drop=True), image_ids[~lost]
-        rois = rois.assign(_image=image_ids)
-        for plan in plan_rois(rois):
-            roi_plans.append((plan, plan.frame["_image"].to_numpy(np.int64)[plan.starts[:-1]]))
+        rois = scan_rois(rois_path, plate.image_ids)
+        if rois.lost_shapes:
+            missing.append(f"{ROIS_FILE}: {rois.lost_shapes} shapes lie on fields with no Image")
     platemap = None
     if "platemap" in manifest:
         frame = pd.read_parquet(bundle / manifest["platemap"]["path"])
         well_ids, _ = plate.well_ids(frame[WELL_ROW].to_numpy(np.int64), frame[WELL_COLUMN].to_numpy(np.int64))
         platemap = (frame, well_ids)
     report = bundle / manifest["report"] if manifest.get("report") else None
-    return _Prepared(entries, roi_plans, list(dict.fromkeys(missing)), platemap,
+    return _Prepared(entries, rois, list(dict.fromkeys(missing)), platemap,
                      report if report is not None and report.is_file() else None)
 
 
@@ -406,9 +398,9 @@ def _plan(report: UploadReport, prepared: _Prepared, raw_files: list[Path]) -> N
     for entry, table, _ in _order(prepared.entries):
         report.tables.append(TableUpload(entry["path"], entry["kind"], _namespace(entry["kind"]), table.rows,
                                          len(table.names)))
-    rois_by_pop = {plan.population: plan for plan, _ in prepared.roi_plans}
-    c["Roi"] = sum(p.count for p in rois_by_pop.values())
-    c["Shape"] = sum(len(p.frame) for p in rois_by_pop.values())
+    rois_by_pop = {p.population: p for p in (prepared.rois.populations if prepared.rois else ())}
+    c["Roi"] = sum(p.rois for p in rois_by_pop.values())
+    c["Shape"] = sum(p.shapes for p in rois_by_pop.values())
     c["Table (OriginalFile OMERO.tables)"] = len(prepared.entries) + len(report.screens)
     c["FileAnnotation"] = len(prepared.entries) + len(raw_files) + len(report.screens)
     c["PlateAnnotationLink"] = len(prepared.entries) + len(raw_files)
@@ -428,7 +420,7 @@ def _plan(report: UploadReport, prepared: _Prepared, raw_files: list[Path]) -> N
         c["WellAnnotationLink"] = c["MapAnnotation (plate map)"]
         c["FileAnnotation"] += 1
         c["PlateAnnotationLink"] += 1
-    c["RoiAnnotationLink"] = sum(rois_by_pop[e["population"]].count for e, _, _ in prepared.entries
+    c["RoiAnnotationLink"] = sum(rois_by_pop[e["population"]].rois for e, _, _ in prepared.entries
                                  if e["kind"] == "objects" and e["population"] in rois_by_pop)
 
 
@@ -487,26 +479,43 @@ def table_label(plate_name: str, entry: dict[str, Any], table: LocalTable) -> st
             "(hcs-import)")
 
 
+def _save_rois(update: Any, rois: RoiSource | None, tag: str, created: _Created, say: Log, roi_batch: int
+               ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Save every ROI, a row group of the ROI file at a time; returns each population's (table rows, ROI ids).
+
+    Only the two id arrays per population stay (16 bytes a ROI, for the table's Roi column and the
+    links); the shapes and model objects of a batch are gone once it is saved.
+    """
+    if rois is None:
+        return {}
+    colours = population_colours([p.population for p in rois.populations])
+    counts = {p.population: p.rois for p in rois.populations}
+    rows: dict[str, list[np.ndarray]] = {}
+    ids: dict[str, list[np.ndarray]] = {}
+    for plan, image_ids in rois.plans():
+        if plan.population not in rows:
+            say(f"saving {counts.get(plan.population, plan.count)} ROIs of {plan.population}")
+        saved = save_rois(update, plan, image_ids, colours[plan.population], tag,
+                          lambda batch_ids: created.add("Roi", batch_ids), roi_batch)
+        rows.setdefault(plan.population, []).append(plan.table_rows)
+        ids.setdefault(plan.population, []).append(saved)
+    return {p: (np.concatenate(rows[p]), np.concatenate(ids[p])) for p in rows}
+
+
 def _execute(sf: Any, report: UploadReport, prepared: _Prepared, plate: PlateIds, tag: str,
              source: tuple[str, str], mode: Mode, raw_files: list[Path], created: _Created, say: Log,
              batch_bytes: int, roi_batch: int) -> None:
     key, fmt = source
     update = sf.getUpdateService()
-    colours = population_colours([p.population for p, _ in prepared.roi_plans])
-    roi_ids: dict[str, tuple[RoiPlan, np.ndarray]] = {}
-    for plan, image_ids in prepared.roi_plans:
-        say(f"saving {plan.count} ROIs of {plan.population}")
-        ids = save_rois(update, plan, image_ids, colours[plan.population], tag,
-                        lambda batch_ids: created.add("Roi", batch_ids), roi_batch)
-        roi_ids[plan.population] = (plan, ids)
+    roi_ids = _save_rois(update, prepared.rois, tag, created, say, roi_batch)
     track = created.add
     with tempfile.TemporaryDirectory(prefix="hcs-import-") as tmp:
         for (entry, table, ids), planned in zip(_order(prepared.entries), report.tables):
             ids = dict(ids)
             roi_for_rows = np.full(table.rows, -1, dtype=np.int64)
             if entry["kind"] == "objects" and entry["population"] in roi_ids:
-                plan, rids = roi_ids[entry["population"]]
-                roi_for_rows[plan.table_rows] = rids
+                table_rows, rids = roi_ids[entry["population"]]
+                roi_for_rows[table_rows] = rids
             if "Roi" in table.names:
                 ids["Roi"] = roi_for_rows
             report.row_ids[entry["path"]] = {k: v for k, v in ids.items() if k in ("Image", "Roi", "Well")}

@@ -7,6 +7,7 @@ memory; an in-memory frame is the one-batch case.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,9 +52,25 @@ def write_rois(path: Path, rois: Frame) -> RoisWritten:
 
 
 def read_rois(path: Path) -> pd.DataFrame:
-    """The ROI frame, with text and byte columns as Python objects and None where a shape has none."""
-    frame = pd.read_parquet(path, engine="pyarrow")[list(ROI_COLUMNS)]
+    """The whole ROI frame in memory (tests, small bundles; the uploader streams with `iter_rois`)."""
+    parts = list(iter_rois(path))
+    return pd.concat(parts, ignore_index=True) if parts else _objects(pd.read_parquet(path)[list(ROI_COLUMNS)])
+
+
+def iter_rois(path: Path, columns: Sequence[str] | None = None, rows: int = ROWS_PER_GROUP
+              ) -> Iterator[pd.DataFrame]:
+    """The ROI frame in file order, `rows` shapes at a time (row groups read one after another), with text
+    and byte columns as Python objects and None where a shape has none: memory bounded by `rows`, not by
+    the number of ROIs in the file."""
+    wanted = list(columns) if columns is not None else list(ROI_COLUMNS)
+    with pq.ParquetFile(path) as source:
+        for batch in source.iter_batches(batch_size=rows, columns=wanted):
+            yield _objects(batch.to_pandas())
+
+
+def _objects(frame: pd.DataFrame) -> pd.DataFrame:
     for name in _TEXT_COLUMNS:
-        column = frame[name]
-        frame[name] = column.astype(object).where(column.notna(), None)
+        if name in frame.columns:
+            column = frame[name]
+            frame[name] = column.astype(object).where(column.notna(), None)
     return frame
