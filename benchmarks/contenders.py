@@ -105,25 +105,32 @@ def hcs(path: str, out: str, format_name: str, workers: str = "0", geometry: str
                      "bundle": str(bundle)}})
 
 
-def roi_path(bundle: str, limit: str = "1000000") -> None:
-    """hcs-import's ROI path: points from the bundle's ROI frame into omero-py model objects ready to save."""
+def roi_path(bundle: str, limit: str = "0") -> None:
+    """hcs-import's upload ROI path: rois.parquet streamed a row group at a time (scan_rois, plans) into
+    omero-py model objects in batches of 1,000, as save_rois hands them to saveAndReturnIds (no server).
+
+    Image ids: one per (well, field), as a real plate resolves them."""
     import numpy as np
     import omero.clients  # noqa: F401
 
-    from hcs_import.omero.rois import batches, build_rois, plan_rois, population_colours
-    from hcs_import.writers.rois_file import read_rois
+    from hcs_import.omero.rois import ROI_BATCH, batches, build_rois, population_colours, scan_rois
 
-    frame = read_rois(Path(bundle) / "rois.parquet").iloc[: int(limit)]
+    def lookup(rows: np.ndarray, cols: np.ndarray, fields: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ids = (rows.astype(np.int64) * 100 + cols) * 100 + fields + 1
+        return ids, np.zeros(len(ids), dtype=bool)
+
+    stop_at = int(limit) or None
     t0 = time.perf_counter()
-    plans = plan_rois(frame)
-    colours = population_colours([p.population for p in plans])
+    source = scan_rois(Path(bundle) / "rois.parquet", lookup)
+    colours = population_colours([p.population for p in source.populations])
     made = shapes = 0
-    for plan in plans:
-        image_ids = np.arange(plan.count, dtype=np.int64) + 1
-        for start, stop in batches(plan.count, 1000):
+    for plan, image_ids in source.plans():
+        for start, stop in batches(plan.count, ROI_BATCH):
             rois = build_rois(plan, image_ids, colours[plan.population], "bench", start, stop)
             made += len(rois)
-            shapes += sum(len(r.copyShapes()) for r in rois)
+            shapes += int(plan.starts[stop] - plan.starts[start])
+        if stop_at and shapes >= stop_at:
+            break
     wall = time.perf_counter() - t0
     report({"wall_s": wall, "info": {"rois": made, "shapes": shapes, "points_per_s": shapes / wall}})
 

@@ -172,6 +172,14 @@ def machine() -> dict[str, Any]:
     }
 
 
+def machine_line() -> str:
+    """One line naming the machine a run's figures belong to (printed first, saved with every result)."""
+    m = machine()
+    load = ", ".join(f"{x:.1f}" for x in m["load_average"])
+    return (f"MACHINE {m['cpu'] or 'unknown CPU'}, {m['cores']} cores, {m['memory_gb']} GB; Python {m['python']}; "
+            f"{m['platform']}; load {load}; {m['date']}")
+
+
 def ratio_line(label: str, num: Measurement, den: Measurement, num_s: float | None = None,
                den_s: float | None = None) -> str:
     """`RATIO label: wall ratio (a s / b s); cpu ratio` (CPU: whole processes, so imports included)."""
