@@ -156,11 +156,11 @@ class Verdict:
     detail: str = ""
 
 
-def run(mutant: Mutant, plate: Path, out: Path) -> Verdict:
-    """Import the mutant in a fresh process and judge how it ended."""
+def run(mutant: Mutant, plate: Path, out: Path, env_extra: dict[str, str] | None = None) -> Verdict:
+    """Import the mutant in a fresh process (with `env_extra` set) and judge how it ended."""
     cmd = [sys.executable, "-m", "hcs_import.cli", "plate", str(plate), "--out", str(out), "--no-report",
            "--format", mutant.format, "--workers", "1"]
-    env = {**os.environ, "PYTHONWARNINGS": "default"}
+    env = {**os.environ, "PYTHONWARNINGS": "default", **(env_extra or {})}
     with open(out.parent / "stderr.txt", "w+") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, preexec_fn=_limits, env=env)
         try:

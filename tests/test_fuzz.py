@@ -33,6 +33,25 @@ def test_mutants_end_cleanly(fmt: str, tmp_path: Path) -> None:
     assert seen <= {"imported", "refused"}
 
 
+# Every file through the block reader (parsers/delimited_stream.py), in blocks of 4 KiB.
+STREAMED = {"HCS_IMPORT_STREAM_BYTES": "0", "HCS_IMPORT_BLOCK_BYTES": "4096"}
+
+
+@pytest.mark.parametrize("fmt", ["scanr"])
+def test_streamed_mutants_end_cleanly(fmt: str, tmp_path: Path) -> None:
+    pristine = fuzz.generate(fmt, tmp_path / "pristine")
+    findings = []
+    seen = set()
+    for i, mutant in enumerate(fuzz.mutants(fmt, pristine, PER_FORMAT, SEED + 1)):
+        work = tmp_path / f"m{i}"
+        verdict = fuzz.run(mutant, fuzz.apply(mutant, pristine, work), work / "out", STREAMED)
+        seen.add(verdict.how)
+        if not verdict.ok:
+            findings.append(f"{mutant.label()}: {verdict.how}: {verdict.detail[:500]}")
+    assert not findings, "\n".join(findings)
+    assert seen <= {"imported", "refused"}
+
+
 def test_the_harness_catches_a_traceback(tmp_path: Path) -> None:
     """A mutant that makes the importer crash, or a too long error line, is a finding, not a pass."""
     plate = tmp_path / "p"

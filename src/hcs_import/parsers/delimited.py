@@ -68,6 +68,7 @@ class DelimitedTable:
     header: Header
     data: pd.DataFrame
     infos: dict[str, ColumnInfo] = field(default_factory=dict)
+    first_row: int = 0  # data row (0-based, in the file) of this table's first row: a block of a streamed file
 
     @property
     def rows(self) -> int:
@@ -78,7 +79,7 @@ class DelimitedTable:
 
     def line_of(self, row: int) -> int:
         """Exact 1-based file line of data row `row` (0-based), skipping blank lines as the reader does."""
-        return data_row_line(self.path, self.header, row)
+        return data_row_line(self.path, self.header, row + self.first_row)
 
     def error(self, row: int, column: str, message: str) -> InputError:
         return InputError(self.path, f"line {self.line_of(row)}, column {self.source(column)!r}", message)
@@ -159,15 +160,33 @@ def data_row_line(path: Path, header: Header, row: int) -> int:
 
 
 def _ragged_line(path: Path, header: Header, expected: int) -> tuple[int, int] | None:
-    """First line whose field count differs from the header's: (line, fields)."""
+    """First line whose field count differs from the header's: (line, fields); fields -1 for a line the
+    csv module cannot split (a field over its 131,072-character limit)."""
     with open(path, encoding=header.encoding, errors="replace", newline="") as fh:
         for number, line in enumerate(fh, start=1):
             if number <= header.line or not line.strip("\r\n"):
                 continue
-            fields = next(csv.reader([line.rstrip("\r\n")], delimiter=header.sep), [])
+            try:
+                fields = next(csv.reader([line.rstrip("\r\n")], delimiter=header.sep), [])
+            except csv.Error:
+                return number, -1
             if len(fields) != expected:
                 return number, len(fields)
     return None
+
+
+def ragged_error(path: Path, header: Header, expected: int) -> InputError | None:
+    """The error for the first row that does not split into the header's fields, or None if every row does."""
+    ragged = _ragged_line(path, header, expected)
+    if ragged is None:
+        return None
+    line, got = ragged
+    if got < 0:
+        return InputError(path, f"line {line}", f"a field longer than {csv.field_size_limit():,} characters; "
+                          f"expected {expected} fields of a measurement table")
+    hint = "; the file may be truncated" if got < expected else ""
+    return InputError(path, f"line {line}",
+                      f"row has {got} fields but the header (line {header.line}) has {expected}{hint}")
 
 
 def _coerce(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -265,45 +284,11 @@ def read_delimited(
     try:
         data = _arrow_read(path, header, names, text_set, size)
     except pa.ArrowInvalid as exc:
-        ragged = _ragged_line(path, header, len(names))
+        ragged = ragged_error(path, header, len(names))
         if ragged is not None:
-            line, got = ragged
-            hint = "; the file may be truncated" if got < len(names) else ""
-            raise InputError(path, f"line {line}",
-                             f"row has {got} fields but the header (line {header.line}) has {len(names)}"
-                             f"{hint}") from None
+            raise ragged from None
         raise InputError(path, None, f"cannot be read as a {what} table ({exc})") from None
-    columns: dict[str, np.ndarray] = {}
-    for name in names:
-        arr = data[name]
-        if arr.dtype != object:  # numbers and bools as pyarrow typed them
-            columns[name] = arr
-            continue
-        col = pd.Series(arr, dtype=object)
-        present_mask = col.notna()
-        if name in text_set:
-            columns[name] = arr
-            continue
-        if not present_mask.any():
-            columns[name] = np.full(len(arr), np.nan)
-            continue
-        numbers, failed = _coerce(col)
-        present = int(present_mask.sum())
-        n_failed = int(failed.sum())
-        if n_failed * 2 >= present:  # mostly words: a text column (labels, names), kept as text
-            columns[name] = arr
-            continue
-        if n_failed:
-            first = int(np.flatnonzero(failed)[0])
-            value = arr[first]
-            if bad_values == "error":
-                raise InputError(path, f"line {data_row_line(path, header, first)}, column {infos[name].source_name!r}",
-                                 f"value {value!r} is not a number (expected a number, as in the column's "
-                                 "other rows)")
-            warnings.add("values that are not numbers stored as NaN",
-                         f"{path.name} line {data_row_line(path, header, first)} column "
-                         f"{infos[name].source_name!r} value {value!r}", n_failed)
-        columns[name] = numbers
+    columns = convert_columns(data, names, infos, header, path, text_set, bad_values, warnings)
     for raw, name in zip(header.raw_names, names, strict=True):
         if raw.strip():
             continue
@@ -316,6 +301,60 @@ def read_delimited(
     rows = len(next(iter(data.values()))) if data else 0
     frame = pd.DataFrame(columns, copy=False) if columns else pd.DataFrame(index=range(rows))
     return DelimitedTable(path, header, frame, infos)
+
+
+def convert_columns(data: dict[str, np.ndarray], names: list[str], infos: dict[str, ColumnInfo], header: Header,
+                    path: Path, text: Collection[str], bad_values: str, warnings: WarningLog,
+                    first_row: int = 0, decided: dict[str, str] | None = None) -> dict[str, np.ndarray]:
+    """Arrays as read -> the table's columns: numbers as typed, text columns kept, text in a numeric column
+    coerced (a value that is not a number: an error naming its line, or NaN counted in the warnings).
+
+    Whether a column of words is text or numbers with bad values is decided by its values here (mostly
+    words: text); `decided` (name -> "text" / "numbers"), when given, is filled with those decisions on the
+    first call and then imposes them, so every block of a streamed file has the same columns.
+    """
+    columns: dict[str, np.ndarray] = {}
+    for name in names:
+        arr = data[name]
+        if arr.dtype != object:  # numbers and bools as pyarrow typed them
+            columns[name] = arr
+            continue
+        col = pd.Series(arr, dtype=object)
+        present_mask = col.notna()
+        if name in text:
+            columns[name] = arr
+            continue
+        fixed = decided.get(name) if decided is not None else None
+        if fixed == "text":
+            columns[name] = arr
+            continue
+        if not present_mask.any():
+            columns[name] = np.full(len(arr), np.nan)
+            if decided is not None:
+                decided[name] = "numbers"  # empty so far: numbers (NaN), as a whole file of them would be
+            continue
+        numbers, failed = _coerce(col)
+        present = int(present_mask.sum())
+        n_failed = int(failed.sum())
+        if fixed is None and n_failed * 2 >= present:  # mostly words: a text column (labels, names), kept as text
+            columns[name] = arr
+            if decided is not None:
+                decided[name] = "text"
+            continue
+        if decided is not None:
+            decided[name] = "numbers"
+        if n_failed:
+            first = int(np.flatnonzero(failed)[0])
+            value = arr[first]
+            line = data_row_line(path, header, first + first_row)
+            if bad_values == "error":
+                raise InputError(path, f"line {line}, column {infos[name].source_name!r}",
+                                 f"value {value!r} is not a number (expected a number, as in the column's "
+                                 "other rows)")
+            warnings.add("values that are not numbers stored as NaN",
+                         f"{path.name} line {line} column {infos[name].source_name!r} value {value!r}", n_failed)
+        columns[name] = numbers
+    return columns
 
 
 # Keys (wells, fields, objects) are read through float64, which holds whole numbers exactly up to 2^53; a

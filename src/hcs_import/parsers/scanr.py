@@ -25,21 +25,33 @@ OMERO.web and omero-parade show.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..assemble import build_table, concat_rois, finish, point_rois
+from ..assemble import build_table, concat_rois, finish, measurement_targets, point_rois
 from ..errors import InputError
 from ..issues_log import WarningLog
-from ..model import FIELD_KEYS, ColumnInfo, MeasurementTable, Plate, PlateAnalysis, object_keys_frame
+from ..model import (
+    FIELD_KEYS,
+    OBJECT_KEYS,
+    ColumnInfo,
+    FrameStream,
+    MeasurementTable,
+    Plate,
+    PlateAnalysis,
+    object_keys_frame,
+)
+from ..spill import SpillDir
 from ..wells import infer_geometry_from_well_number, well_number_to_row_col
 from .base import Evidence, FormatParser, Generator, Located, NotAPlate, ParseOptions, make_source
 from .common import files_below, plate_root
 from .delimited import DelimitedTable, read_delimited, whole_numbers
+from .delimited_stream import BlockSpill, stream_delimited, streams
 from .scanr_layout import (
     ACQUISITION_LOG_NAME,
     DESCRIPTOR_NAME,
@@ -204,12 +216,17 @@ def _link_parents(tables: list[MeasurementTable], warnings: WarningLog) -> list[
         if len(mains) == 1:
             main = mains[0]
             note = f"Object ID of the parent object in population {main.name!r}"
-            parents = t.data[COL_PARENT_MO].to_numpy(dtype=np.float64, na_value=np.nan)
-            known = main.data[COL_OBJECT if COL_OBJECT in main.data.columns else "object"].to_numpy(dtype=np.float64)
-            missing = int((~np.isin(parents, known)).sum())
+            key = COL_OBJECT if COL_OBJECT in main.data.columns else "object"
+            known = np.unique(np.concatenate([b[key].to_numpy(dtype=np.float64) for b in main.batches([key])]
+                                             or [np.zeros(0)]))
+            missing = total = 0
+            for b in t.batches([COL_PARENT_MO]):
+                parents = b[COL_PARENT_MO].to_numpy(dtype=np.float64, na_value=np.nan)
+                missing += int((~np.isin(parents, known)).sum())
+                total += len(parents)
             if missing:
                 warnings.add(f"{t.name}: '{COL_PARENT_MO}' values not found among the Object IDs of {main.name!r}",
-                             f"{missing} of {len(parents)} objects", missing)
+                             f"{missing} of {total} objects", missing)
             metadata = {**t.metadata, "parent_population": main.name}
         else:
             note = "Object ID of the parent object in the main population"
@@ -231,6 +248,110 @@ def _positions_table(log: pd.DataFrame, plate: Plate, path: Path) -> Measurement
                        {"source_file": path.name, "rows": "one per IMAGEPOS line (image acquired)"})
 
 
+# Key columns a streamed export keeps beside its own columns until the plate geometry is known (a NUL
+# starts them: no header name does).
+_WELL_KEY, _FIELD_KEY, _OBJECT_KEY = "\0well", "\0field", "\0object"
+
+
+@dataclass
+class _StreamedExport:
+    """A ParameterData file read in blocks (delimited_stream): its converted blocks on disk, and what the
+    whole-file decisions need (gates, whether Time is a time point, the largest well)."""
+
+    name: str
+    path: Path
+    blocks: BlockSpill
+    infos: dict[str, ColumnInfo] = field(default_factory=dict)
+    gates: dict[str, bool] = field(default_factory=dict)
+    time_ok: bool = True
+    max_well: int = 0
+    outside: int = 0
+    log: WarningLog = field(default_factory=WarningLog)
+
+    def reset(self) -> None:
+        self.blocks.reset()
+        self.gates, self.time_ok, self.max_well, self.outside, self.log = {}, True, 0, 0, WarningLog()
+
+    def consume(self, block: DelimitedTable, selected: np.ndarray | None) -> None:
+        data = block.data
+        if block.first_row == 0:
+            _require(block, COL_OBJECT)
+        wells = _wells(block, self.log)
+        fields = (whole_numbers(block, COL_POSITION, minimum=1, expected="a 1-based position (field) number") - 1
+                  if COL_POSITION in data.columns else np.zeros(len(data), dtype=np.int64))
+        objects = whole_numbers(block, COL_OBJECT, minimum=0, expected="a whole object number")
+        for c in data.columns:
+            self.gates[c] = self.gates.get(c, True) and _is_gate(block, c)
+        if COL_TIME in data.columns:
+            times = data[COL_TIME]
+            if pd.api.types.is_numeric_dtype(times):
+                values = times.to_numpy(dtype=np.float64, na_value=np.nan)
+                self.time_ok = self.time_ok and bool(np.isfinite(values).all() and (values == np.round(values)).all()
+                                                     and values.min() >= 1)
+            else:
+                self.time_ok = False
+        self.max_well = max(self.max_well, int(wells.max()) if len(wells) else 0)
+        if selected is not None:
+            self.outside += int((~np.isin(wells, selected)).sum())
+        self.blocks.add({_WELL_KEY: wells, _FIELD_KEY: fields, _OBJECT_KEY: objects,
+                         **{c: data[c].to_numpy() for c in data.columns}})
+
+    def table(self, columns: int) -> MeasurementTable:
+        """The object table, streamed from the blocks (wells placed with the plate's `columns`)."""
+        names = [c for c in self.blocks.kinds if not c.startswith("\0")]
+        uses_time = COL_TIME in names and self.time_ok and self.blocks.rows > 0
+        metadata: dict[str, str | int | float] = {"source_file": self.path.name, "population": self.name}
+        if uses_time:
+            metadata["t"] = f"from the {COL_TIME!r} column, 1-based"
+        infos: dict[str, ColumnInfo] = {}
+        for c in names:
+            info = self.infos.get(c, ColumnInfo(c))
+            if self.gates.get(c):
+                note = GATE_NOTE if not info.note else f"{GATE_NOTE}; {info.note}"
+                infos[c] = ColumnInfo(info.source_name, None, note)
+            else:
+                infos[c] = replace(info, identifier=True) if c in IDENTIFIERS else info
+        targets = measurement_targets(OBJECT_KEYS, names)
+        gates = self.gates
+
+        def convert(arrays: dict[str, np.ndarray], wanted: Sequence[str] | None) -> pd.DataFrame:
+            row, col = well_number_to_row_col(arrays[_WELL_KEY], columns)
+            t = arrays[COL_TIME].astype(np.int64) - 1 if uses_time else 0
+            keys = object_keys_frame(row, col, arrays[_FIELD_KEY], arrays[_OBJECT_KEY], columns, t=t)
+            data = {k: keys[k].to_numpy() for k in keys.columns}
+            for target, c in targets.items():
+                if wanted is None or target in wanted:
+                    data[target] = arrays[c].astype(bool) if gates.get(c) else arrays[c]
+            frame = pd.DataFrame(data, copy=False)
+            return frame if wanted is None else frame[list(wanted)]
+
+        def read(wanted: Sequence[str] | None) -> Iterator[pd.DataFrame]:
+            sources = None
+            if wanted is not None:
+                sources = [_WELL_KEY, _FIELD_KEY, _OBJECT_KEY, *([COL_TIME] if uses_time else []),
+                           *(targets[w] for w in wanted if w in targets)]
+                sources = list(dict.fromkeys(sources))
+            for arrays in self.blocks.read(sources):
+                yield convert(arrays, wanted)
+
+        dtypes = self.blocks.dtypes()
+        template = convert({k: np.zeros(0, dtype=d) for k, d in dtypes.items()}, None)
+        out_infos = {target: infos[c] for target, c in targets.items()}
+        return MeasurementTable(self.name, "objects", FrameStream(template, self.blocks.rows, read), out_infos,
+                                metadata)
+
+
+def _stream_export(name: str, p: Path, options: ParseOptions, warnings: WarningLog, selected: np.ndarray | None,
+                   spill: SpillDir, index: int) -> _StreamedExport:
+    export = _StreamedExport(name, p, BlockSpill(spill, f"export{index}"))
+    _, infos, _ = stream_delimited(p, lambda block: export.consume(block, selected), export.reset,
+                                   what="ScanR ParameterData", bad_values=options.bad_values, warnings=warnings,
+                                   default_sep="," if p.suffix.lower() == ".csv" else "\t")
+    export.infos = infos
+    warnings.merge(export.log)
+    return export
+
+
 def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
     root = path if path.is_dir() else path.parent
     descriptor_path, log_path, params = find_files(path)
@@ -243,27 +364,41 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
     total = sum(p.stat().st_size for p in params)
     done = 0
     read: list[tuple[str, DelimitedTable, np.ndarray]] = []
-    for name, p in zip(_table_names(params, root), params):
-        table = read_delimited(p, what="ScanR ParameterData", bad_values=options.bad_values, warnings=warnings,
-                               default_sep="," if p.suffix.lower() == ".csv" else "\t")
-        _require(table, COL_OBJECT)
-        read.append((name, table, _wells(table, warnings)))
-        done += p.stat().st_size
-        if options.progress:
-            options.progress(done, total)
+    streamed: list[_StreamedExport] = []
+    selected = np.asarray(descriptor.wells) if descriptor and descriptor.wells else None
+    spill: SpillDir | None = None
+    try:
+        for index, (name, p) in enumerate(zip(_table_names(params, root), params)):
+            if streams(p):
+                spill = spill or SpillDir("scanr-")
+                streamed.append(_stream_export(name, p, options, warnings, selected, spill, index))
+            else:
+                table = read_delimited(p, what="ScanR ParameterData", bad_values=options.bad_values,
+                                       warnings=warnings, default_sep="," if p.suffix.lower() == ".csv" else "\t")
+                _require(table, COL_OBJECT)
+                read.append((name, table, _wells(table, warnings)))
+            done += p.stat().st_size
+            if options.progress:
+                options.progress(done, total)
+    except BaseException:
+        if spill is not None:
+            spill.remove()
+        raise
     log = parse_acquisition_log(log_path, warnings) if log_path else None
-    max_well = max([int(w.max()) for _, _, w in read if len(w)] +
+    max_well = max([int(w.max()) for _, _, w in read if len(w)] + [e.max_well for e in streamed] +
                    ([int(log["W"].max())] if log is not None and len(log) else []) +
                    (list(descriptor.wells) if descriptor else []) + [1])
     rows, columns = _geometry(descriptor, max_well, options, warnings)
-    if descriptor and descriptor.wells:
-        selected = np.asarray(descriptor.wells)
-        for name, _, wells in read:
-            outside = int((~np.isin(wells, selected)).sum())
+    if selected is not None:
+        outside_counts = [(name, int((~np.isin(wells, selected)).sum())) for name, _, wells in read]
+        outside_counts += [(e.name, e.outside) for e in streamed]
+        for name, outside in outside_counts:
             if outside:
                 warnings.add(f"{name}: objects in wells the descriptor did not select", f"{outside} objects",
                              outside)
-    tables = [_object_table(name, table, wells, columns) for name, table, wells in read]
+    by_name = {name: _object_table(name, table, wells, columns) for name, table, wells in read}
+    by_name.update({e.name: e.table(columns) for e in streamed})
+    tables = [by_name[name] for name in _table_names(params, root)]
     tables = _link_parents(tables, warnings)
     rois = []
     if options.rois:

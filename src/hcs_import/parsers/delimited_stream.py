@@ -1,0 +1,313 @@
+"""Large delimited exports read a block at a time, so memory stays flat in the number of rows.
+
+Why: a ScanR export of a few million objects read whole costs about 1 GB per million rows (the file's
+arrays, then the table built from them); read in blocks of a few MB, each block converted and spilled
+to disk (Arrow IPC) before the next is read, a plate of any size costs the same memory.
+
+What a block reader must do differently from `delimited.read_delimited`, which sees the whole file:
+- Column types: pyarrow's streaming reader fixes each column's type from the first block. A later
+  value that does not fit (a word in a numeric column, a decimal in an integer one, a value in a column
+  that was empty so far) stops it; the file is then read again from the start with that column as
+  text (converted by `convert_columns`, which coerces numbers and counts bad values), up to one
+  restart per column. Such files are rare (damaged or hand-edited exports) and stay correct, only slower.
+- Text or numbers: a column of words is text or numbers-with-bad-values by its first block's values
+  (`convert_columns`' `decided`), and every later block follows that decision.
+- Lines: every block knows the file row it starts at (`DelimitedTable.first_row`), so an error names the
+  file's line exactly as for a whole read.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import os
+import re
+from collections.abc import Callable, Collection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from ..errors import InputError
+from ..issues_log import WarningLog
+from ..model import ColumnInfo
+from .common import is_unnamed_empty
+from .delimited import (
+    NULL_SPELLINGS,
+    DelimitedTable,
+    Header,
+    _plain,
+    _to_numpy,
+    convert_columns,
+    ragged_error,
+    read_header,
+    trimmed_names,
+)
+
+# Files above STREAM_BYTES are read in blocks (below it one read is faster, and small anyway); a block is
+# BLOCK_BYTES of text (~20,000 rows of a 20-column export). Both can be set in the environment (a machine
+# short of memory; the tests drive every file through the block reader with tiny blocks).
+STREAM_BYTES = int(os.environ.get("HCS_IMPORT_STREAM_BYTES", str(48 << 20)))
+BLOCK_BYTES = int(os.environ.get("HCS_IMPORT_BLOCK_BYTES", str(2 << 20)))
+_COLUMN_OF_ERROR = re.compile(r"In CSV column #(\d+)")
+
+
+MAX_BLOCK_BYTES = 256 << 20  # a value longer than this (no export writes one) is an error, not a bigger block
+
+
+def streams(path: Path) -> bool:
+    """Whether `path` is read in blocks (its size above STREAM_BYTES)."""
+    return path.stat().st_size > STREAM_BYTES
+
+
+class _Transcoded(io.RawIOBase):
+    """The file's bytes as UTF-8 for pyarrow: blocks that are pure ASCII pass through untouched (nearly
+    all of a ScanR export: only its header has a `µ`), others are re-encoded from the file's encoding."""
+
+    def __init__(self, path: Path, encoding: str) -> None:
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while not self._pending:
+            data = self._fh.read(len(view))
+            if not data:
+                self._pending = self._decoder.decode(b"", final=True).encode("utf-8")
+                if not self._pending:
+                    return 0
+                break
+            if data.isascii() and not self._decoder.getstate()[0]:
+                self._pending = data
+            else:  # the decoder keeps a character cut at the block's end for the next block
+                self._pending = self._decoder.decode(data).encode("utf-8")
+        n = min(len(view), len(self._pending))
+        view[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+class _Grow(Exception):
+    """Control flow inside this module: read again in blocks four times larger."""
+
+
+class _Retype(Exception):
+    """Control flow inside this module (read again with a column as text), never raised out of it."""
+
+    def __init__(self, column: int) -> None:
+        self.column = column
+
+
+def stream_delimited(
+    path: Path,
+    consume: Callable[[DelimitedTable], None],
+    restart: Callable[[], None],
+    *,
+    what: str,
+    bad_values: str,
+    warnings: WarningLog,
+    sep: str | None = None,
+    default_sep: str = "\t",
+    encoding: str | None = None,
+    text_columns: Collection[str] = (),
+    block_bytes: int | None = None,
+) -> tuple[Header, dict[str, ColumnInfo], int]:
+    """Hand every block of the file to `consume`, in order, as a DelimitedTable; returns (header, column
+    infos, rows). `restart` is called before the file is read again from its start (see the module's
+    docstring), so the caller can drop what it kept of the earlier blocks; warnings of a restarted read are
+    kept once (a WarningLog counts, so a restart uses a fresh one and keeps the last)."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InputError(path, None, f"cannot read: {exc.strerror}") from None
+    if size == 0:
+        raise InputError(path, None, f"file is empty; expected a {what} table")
+    header = read_header(path, sep=sep, default_sep=default_sep, encoding=encoding)
+    if header is None:
+        raise InputError(path, None, f"no header line; expected a {what} table")
+    names, infos = trimmed_names(header.raw_names, path, warnings)
+    text = set(text_columns)
+    forced: dict[str, pa.DataType] = {n: pa.string() for n in names if n in text}
+    size_of_block = block_bytes or BLOCK_BYTES
+    for _attempt in range(2 * len(names) + 10):
+        attempt_log = WarningLog()
+        try:
+            rows = _read_blocks(path, header, names, infos, text, forced, bad_values, attempt_log, consume,
+                                size_of_block)
+        except _Grow:
+            size_of_block *= 4
+            restart()
+            continue
+        except _Retype as retype:
+            forced[names[retype.column]] = pa.string()
+            restart()
+            continue
+        warnings.merge(attempt_log)
+        return header, infos, rows
+    raise InputError(path, None, f"cannot be read as a {what} table (column types keep changing)")
+
+
+def _read_blocks(path: Path, header: Header, names: list[str], infos: dict[str, ColumnInfo], text: set[str],
+                 forced: dict[str, pa.DataType], bad_values: str, warnings: WarningLog,
+                 consume: Callable[[DelimitedTable], None], block_bytes: int) -> int:
+    decided: dict[str, str] = {}
+    unnamed: dict[str, bool] = {}  # nameless header cells: dropped (True) when the first block holds nothing
+    rows = 0
+    source = _Transcoded(path, header.encoding)
+    try:
+        reader = pacsv.open_csv(
+            source,
+            read_options=pacsv.ReadOptions(use_threads=True, skip_rows=header.line, column_names=names,
+                                           block_size=block_bytes, encoding="utf8"),
+            parse_options=pacsv.ParseOptions(delimiter=header.sep),
+            convert_options=pacsv.ConvertOptions(column_types=forced, null_values=NULL_SPELLINGS,
+                                                 strings_can_be_null=True),
+        )
+        odd = [i for i, f in enumerate(reader.schema) if not _plain(f.type)]
+        if odd:  # dates, times pyarrow would guess: read as text, every value as the file wrote it
+            raise _Retype(odd[0])
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            block = pa.Table.from_batches([batch])
+            data = {n: _to_numpy(block.column(i)) for i, n in enumerate(names)}
+            columns = convert_columns(data, names, infos, header, path, text, bad_values, warnings,
+                                      first_row=rows, decided=decided)
+            for raw, name in zip(header.raw_names, names, strict=True):
+                if raw.strip():
+                    continue
+                empty = is_unnamed_empty(raw, columns[name])
+                if name not in unnamed:
+                    unnamed[name] = empty
+                    if not empty:
+                        warnings.add(f"{path.name}: a column without a name in the header holds values; kept as "
+                                     f"{name!r}", name)
+                if unnamed[name]:
+                    if not empty:
+                        first = int(np.flatnonzero(~_empty_cells(columns[name]))[0])
+                        raise InputError(path, f"line {_line(path, header, rows + first)}",
+                                         "a value in the column the header names nothing, empty in the rows "
+                                         "before; expected it empty (a trailing separator) throughout")
+                    del columns[name]
+            import pandas as pd
+
+            frame = pd.DataFrame(columns, copy=False) if columns else pd.DataFrame(index=range(batch.num_rows))
+            kept = {n: i for n, i in infos.items() if n in frame.columns}
+            consume(DelimitedTable(path, header, frame, kept, first_row=rows))
+            rows += batch.num_rows
+    except pa.ArrowInvalid as exc:
+        found = _COLUMN_OF_ERROR.search(str(exc))
+        if found and "conversion error" in str(exc) and names[int(found.group(1))] not in forced:
+            raise _Retype(int(found.group(1))) from None
+        if "straddl" in str(exc) and block_bytes < MAX_BLOCK_BYTES:
+            raise _Grow from None  # one value longer than a block: read again in larger blocks
+        ragged = ragged_error(path, header, len(names))
+        if ragged is not None:
+            raise ragged from None
+        raise InputError(path, None, f"cannot be read ({exc})") from None
+    finally:
+        source.close()
+    for name, dropped in unnamed.items():
+        if dropped:
+            infos.pop(name, None)
+    return rows
+
+
+def _empty_cells(values: np.ndarray) -> np.ndarray:
+    if values.dtype == object:
+        return np.array([v is None or v != v or not str(v).strip() for v in values.tolist()], dtype=bool)
+    return np.isnan(values.astype(np.float64))
+
+
+def _line(path: Path, header: Header, row: int) -> int:
+    from .delimited import data_row_line
+
+    return data_row_line(path, header, row)
+
+
+class BlockSpill:
+    """Converted blocks of one table kept on disk (one Arrow IPC file per block), read back in order.
+
+    One file per block because a block's column may come out wider than the first block's (integers that
+    meet an empty cell become float64); `dtypes` holds the widest form of every column seen, and `read`
+    hands every block back in it, so the stream's columns never change type between batches.
+    """
+
+    def __init__(self, spill: Any, label: str) -> None:
+        self._spill = spill  # a SpillDir: the files live as long as it does
+        self._label = label
+        self.files: list[Path] = []
+        self.kinds: dict[str, set[str]] = {}
+        self.rows = 0
+
+    def reset(self) -> None:
+        for f in self.files:
+            f.unlink(missing_ok=True)
+        self.files, self.kinds, self.rows = [], {}, 0
+
+    def add(self, arrays: dict[str, np.ndarray]) -> None:
+        from ..spill import spill_failure
+
+        target = self._spill.path / f"{self._label}-{len(self.files):06d}.arrow"
+        table = pa.table({name: _arrow(values) for name, values in arrays.items()})
+        try:
+            with pa.OSFile(str(target), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
+        except OSError as exc:
+            raise spill_failure(self._spill.path, exc) from None
+        self.files.append(target)
+        for name, values in arrays.items():
+            self.kinds.setdefault(name, set()).add(values.dtype.kind)
+        self.rows += table.num_rows
+
+    def dtypes(self) -> dict[str, np.dtype[Any]]:
+        out: dict[str, np.dtype[Any]] = {}
+        for name, kinds in self.kinds.items():
+            if kinds <= {"b"}:
+                out[name] = np.dtype(bool)
+            elif kinds <= {"i"}:
+                out[name] = np.dtype(np.int64)
+            elif kinds <= {"i", "f", "u", "b"}:
+                out[name] = np.dtype(np.float64)
+            else:
+                out[name] = np.dtype(object)
+        return out
+
+    def read(self, names: Collection[str] | None = None) -> Any:
+        """Every block as a dict of numpy arrays (of `names`, all when None), in the widest dtypes."""
+        dtypes = self.dtypes()
+        for f in self.files:
+            with pa.memory_map(str(f)) as source:
+                table = pa.ipc.open_file(source).read_all()
+            wanted = list(names) if names is not None else table.column_names
+            yield {n: _numpy(table.column(n), dtypes[n]) for n in wanted}
+
+
+def _arrow(values: np.ndarray) -> pa.Array:
+    if values.dtype == object:
+        return pa.array(values.tolist(), type=pa.string(), from_pandas=True) if _all_text(values) else \
+            pa.array([None if v is None else str(v) for v in values.tolist()], type=pa.string())
+    return pa.array(values)
+
+
+def _all_text(values: np.ndarray) -> bool:
+    return all(v is None or isinstance(v, str) for v in values.tolist())
+
+
+def _numpy(column: pa.ChunkedArray, dtype: np.dtype[Any]) -> np.ndarray:
+    if dtype.kind == "O":
+        return np.asarray(column.to_pylist(), dtype=object)
+    arr: np.ndarray = column.to_numpy()
+    return arr if arr.dtype == dtype else arr.astype(dtype)
