@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
+    print(harness.machine_line(), flush=True)
     folder = export_for(args.rows, args.columns, args.seed)
     data = folder / "ParameterData_Main.txt"
     with open(data, "rb") as fh:
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\nScanR: {floor.info['rows']:,} rows x {n_columns} columns, {size_mb:.0f} MB")
     lines = [
+        harness.machine_line(),
         harness.ratio_line("ScanR hcs-import / floor (parse only)", hcs, floor, num_s=hcs.phases["parse"]),
         harness.ratio_line("ScanR hcs-import / floor (end to end)", hcs, floor),
         "RATIO ScanR reference / hcs-import: n/a (omero-py populate_roi has no ScanR reader)",

@@ -377,7 +377,9 @@ def make_rois(n: int, **columns: object) -> pd.DataFrame:
             data[name] = np.full(n, None, dtype=object)
     if columns:
         raise ValueError(f"unknown ROI columns: {sorted(columns)}")
-    return pd.DataFrame(data)
+    # object columns kept as object (see object_keys_frame: no per-row Arrow string copy)
+    return pd.DataFrame({k: pd.Series(v, dtype=object, copy=False) if ROI_COLUMNS[k] == "object" else v
+                         for k, v in data.items()})
 
 
 def object_keys_frame(
@@ -397,9 +399,10 @@ def object_keys_frame(
         {
             WELL_ROW: np.asarray(well_row, dtype=np.int64),
             WELL_COLUMN: np.asarray(well_column, dtype=np.int64),
-            WELL: well_labels(np.asarray(well_row), np.asarray(well_column), columns)
-            if n
-            else np.array([], dtype=object),
+            # object dtype said outright: pandas 3 would otherwise copy every label into an Arrow string
+            # column (0.7 s a million rows, measured), and the writers turn it back into Python strings
+            WELL: pd.Series(well_labels(np.asarray(well_row), np.asarray(well_column), columns)
+                            if n else np.array([], dtype=object), dtype=object, copy=False),
             FIELD: np.asarray(field_, dtype=np.int64),
             OBJECT: np.asarray(object_, dtype=np.int64),
             Z: np.broadcast_to(np.asarray(z, dtype=np.int64), (n,)).copy(),

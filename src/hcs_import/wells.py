@@ -59,12 +59,29 @@ def well_label(row: int, column: int, columns: int = 24) -> str:
     return f"{row_letters(row + 1)[-1]}{column + 1:0{column_width(columns)}d}"
 
 
+DENSE_LABELS = 1 << 16  # wells (rows x columns) up to which all labels are made up front (a 1536-well plate: 1,536)
+
+
 def well_labels(rows: np.ndarray, cols: np.ndarray, columns: int) -> np.ndarray:
-    """Vectorised well_label over arrays of 0-based rows and columns (object dtype array)."""
-    letters = np.array(row_letters(int(rows.max()) + 1 if len(rows) else 1), dtype=object)
+    """Vectorised well_label over arrays of 0-based rows and columns (object dtype array).
+
+    Each distinct well's label is made once and shared by its rows (a plate has a few thousand wells at
+    most, an object table millions of rows): a take from a small table, not a string per row.
+    """
+    rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+    if not len(rows):
+        return np.array([], dtype=object)
+    span = max(int(cols.max()) + 1, columns)
+    n_rows = int(rows.max()) + 1
+    codes = rows * span + cols
+    letters = row_letters(n_rows)
     width = column_width(columns)
-    numbers = np.char.zfill((np.asarray(cols) + 1).astype(str), width).astype(object)
-    return letters[np.asarray(rows)] + numbers
+    if n_rows * span <= DENSE_LABELS:  # every well of the plate: one label each, then a plain take
+        table = np.array([f"{letter}{c + 1:0{width}d}" for letter in letters for c in range(span)], dtype=object)
+        return table[codes]
+    unique, inverse = np.unique(codes, return_inverse=True)
+    table = np.array([f"{letters[u // span]}{u % span + 1:0{width}d}" for u in unique.tolist()], dtype=object)
+    return table[inverse.reshape(-1)]
 
 
 def parse_well_label(label: str) -> tuple[int, int]:

@@ -47,10 +47,10 @@ from .delimited import (
 )
 
 # Files above STREAM_BYTES are read in blocks (below it one read is faster, and small anyway); a block is
-# BLOCK_BYTES of text (~20,000 rows of a 20-column export). Both can be set in the environment (a machine
+# BLOCK_BYTES of text (~70,000 rows of a 20-column export). Both can be set in the environment (a machine
 # short of memory; the tests drive every file through the block reader with tiny blocks).
 STREAM_BYTES = int(os.environ.get("HCS_IMPORT_STREAM_BYTES", str(48 << 20)))
-BLOCK_BYTES = int(os.environ.get("HCS_IMPORT_BLOCK_BYTES", str(2 << 20)))
+BLOCK_BYTES = int(os.environ.get("HCS_IMPORT_BLOCK_BYTES", str(8 << 20)))
 _COLUMN_OF_ERROR = re.compile(r"In CSV column #(\d+)")
 
 
@@ -75,22 +75,28 @@ class _Transcoded(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
+        """Fill `buffer` whole unless the file ends: pyarrow takes each read as a block, and a short one
+        (the byte left over from re-encoding) would hold no line end."""
         view = memoryview(buffer).cast("B")
-        while not self._pending:
-            data = self._fh.read(len(view))
-            if not data:
-                self._pending = self._decoder.decode(b"", final=True).encode("utf-8")
-                if not self._pending:
-                    return 0
-                break
-            if data.isascii() and not self._decoder.getstate()[0]:
-                self._pending = data
-            else:  # the decoder keeps a character cut at the block's end for the next block
-                self._pending = self._decoder.decode(data).encode("utf-8")
-        n = min(len(view), len(self._pending))
-        view[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
+        filled = 0
+        while filled < len(view):
+            if not self._pending:
+                data = self._fh.read(len(view) - filled)
+                if not data:
+                    self._pending = self._decoder.decode(b"", final=True).encode("utf-8")
+                    if not self._pending:
+                        break
+                elif data.isascii() and not self._decoder.getstate()[0]:
+                    self._pending = data
+                else:  # the decoder keeps a character cut at the block's end for the next read
+                    self._pending = self._decoder.decode(data).encode("utf-8")
+                    if not self._pending:
+                        continue
+            n = min(len(view) - filled, len(self._pending))
+            view[filled : filled + n] = self._pending[:n]
+            self._pending = self._pending[n:]
+            filled += n
+        return filled
 
     def close(self) -> None:
         self._fh.close()
