@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from harness import report
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -122,9 +121,8 @@ def _served_rows(service: Any, path: Path) -> int:
 
 def server_mode(h5: str) -> None:
     """hcs-import's server-side table: initialize with empty columns, addData in batches, metadata."""
-    from real_tables import TablesService
-
     from hcs_import.omero.tables import create_server_table, read_local_table
+    from real_tables import TablesService
 
     service = TablesService()
     table = read_local_table(Path(h5))
@@ -141,9 +139,8 @@ def server_mode(h5: str) -> None:
 
 def file_mode(h5: str) -> None:
     """hcs-import's file mode: the bundle's .h5 copied with ids filled, uploaded as bytes, opened by the servant."""
-    from real_tables import TablesService
-
     from hcs_import.omero.tables import read_local_table, upload_table_file
+    from real_tables import TablesService
 
     service = TablesService()
     table = read_local_table(Path(h5))
@@ -163,9 +160,9 @@ def omero2pandas_mode(h5: str) -> None:
     """omero2pandas' upload_table path (create_table) on the same rows as a DataFrame (read first, not timed)."""
     import pandas as pd
     from omero2pandas import upload as o2p
-    from real_tables import TablesService
 
     from hcs_import.omero.tables import read_local_table
+    from real_tables import TablesService
 
     service = TablesService()
     table = read_local_table(Path(h5))
