@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     objects = sum(v for k, v in hcs.info["tables"].items() if k in ("Cells", "Nuclei")) // max(1, args.populations)
     print(f"\nInCell: {objects:,} objects, {args.populations} populations x {args.measurements} measurements, "
           f"{size_mb:.0f} MB XML, {hcs.info['rois']:,} point ROIs")
-    lines = []
+    lines = [harness.machine_line()]
     if "floor" in results:
         floor = results["floor"]
         lines.append(harness.ratio_line("InCell hcs-import / floor (parse only)", hcs, floor,

@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     floor, hcs = results["floor"], results["hcs"]
     print(f"\nMIAS: {floor.info['rows']:,} objects in {floor.info['files']} detail files, {size_mb:.0f} MB")
     lines = [
+        harness.machine_line(),
         harness.ratio_line("MIAS hcs-import / floor (parse only)", hcs, floor, num_s=hcs.phases["parse"]),
         harness.ratio_line("MIAS hcs-import / floor (end to end)", hcs, floor),
     ]

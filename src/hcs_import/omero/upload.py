@@ -223,11 +223,22 @@ def _session(server: Any) -> Iterator[Any]:
         yield service_factory(server)
 
 
-def _labels(frame: pd.DataFrame, missing: np.ndarray, with_field: bool) -> list[str]:
-    sub = frame.loc[missing, [WELL, FIELD] if with_field else [WELL]].drop_duplicates()
+def _labels(table: LocalTable, frame: pd.DataFrame, missing: np.ndarray, with_field: bool) -> list[str]:
+    """Names of the wells (or well fields) at the `missing` rows, as the table writes them.
+
+    The label column is read here, only when something did not resolve: an upload of a table that
+    resolves whole holds its key numbers, never a string per row.
+    """
+    sub = frame.loc[missing, [WELL_ROW, WELL_COLUMN, FIELD] if with_field else [WELL_ROW, WELL_COLUMN]]
+    sub = sub.drop_duplicates()
+    if WELL in table.names:
+        labels = table.columns([WELL])[WELL][sub.index.to_numpy()]
+        names = [b.decode("utf-8") if isinstance(b, bytes) else str(b) for b in labels.tolist()]
+    else:
+        names = [f"row {r + 1} column {c + 1}" for r, c in zip(sub[WELL_ROW], sub[WELL_COLUMN])]
     if with_field:
-        return [f"{w} field {f + 1}" for w, f in zip(sub[WELL], sub[FIELD])]
-    return [str(w) for w in sub[WELL]]
+        return [f"{w} field {f + 1}" for w, f in zip(names, sub[FIELD])]
+    return names
 
 
 @dataclass
@@ -253,21 +264,20 @@ def _prepare(bundle: Path, manifest: dict[str, Any], plate: PlateIds, object_tab
         if entry["kind"] == "objects" and not object_tables:
             continue
         table = read_local_table(bundle / entry["path"])
-        frame = pd.DataFrame(table.columns([k for k in (WELL_ROW, WELL_COLUMN, WELL, FIELD) if k in table.names]))
-        if WELL in frame:
-            frame[WELL] = frame[WELL].map(lambda b: b.decode("utf-8") if isinstance(b, bytes) else b)
+        # Key numbers only (8 bytes a row); the well labels are read only to name wells that did not resolve.
+        frame = pd.DataFrame(table.columns([k for k in (WELL_ROW, WELL_COLUMN, FIELD) if k in table.names]))
         rows, cols = frame[WELL_ROW].to_numpy(np.int64), frame[WELL_COLUMN].to_numpy(np.int64)
         ids: dict[str, np.ndarray] = {}
         if "Well" in table.names:
             ids["Well"], lost = plate.well_ids(rows, cols)
             if lost.any():
                 missing += [f"{entry['path']}: well {w} has results but no Well in the Plate"
-                            for w in _labels(frame, lost, False)]
+                            for w in _labels(table, frame, lost, False)]
         if "Image" in table.names:
             ids["Image"], lost = plate.image_ids(rows, cols, frame[FIELD].to_numpy(np.int64))
             if lost.any():
                 missing += [f"{entry['path']}: {w} has results but no Image"
-                            for w in _labels(frame, lost & ~(ids.get("Well", np.zeros(len(lost))) < 0), True)]
+                            for w in _labels(table, frame, lost & ~(ids.get("Well", np.zeros(len(lost))) < 0), True)]
         entries.append((entry, table, ids))
     rois = None
     rois_path = bundle / manifest.get("rois", {}).get("path", ROIS_FILE)
