@@ -100,7 +100,8 @@ def _texts(chunk: np.ndarray) -> list[str]:
 
     codes, uniques = pd.factorize(chunk.astype(object) if chunk.dtype.kind == "S" else chunk)
     decoded = np.asarray([_text(u) for u in uniques] + [""], dtype=object)
-    return decoded[codes].tolist()  # code -1 (a missing value) takes the trailing ""
+    texts: list[str] = decoded[codes].tolist()  # code -1 (a missing value) takes the trailing ""
+    return texts
 
 
 def read_local_table(path: Path) -> LocalTable:
