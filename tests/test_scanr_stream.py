@@ -130,3 +130,34 @@ def test_a_refused_streamed_export_leaves_no_spill(plate: Path, tmp_path: Path,
 
     gc.collect()
     assert rows > 0 and not list(spill_root.glob(PREFIX + "*"))
+
+
+def test_the_file_is_read_at_most_a_few_blocks_ahead(plate: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyarrow reads ahead on its own threads; the reader holds it to AHEAD_BLOCKS blocks past the consumer
+    (without the bound it ran 36 blocks ahead, the whole of a 300 MB file), so memory stays flat."""
+    import time
+
+    from hcs_import.issues_log import WarningLog
+
+    block = 16 * 1024
+    made: list = []
+    original = ds._Transcoded
+
+    class Watched(original):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(ds, "_Transcoded", Watched)
+    ahead: list[int] = []
+
+    def consume(table: object) -> None:
+        time.sleep(0.01)  # a consumer slower than the reader
+        source = made[-1]
+        ahead.append(source._read - source._taken)
+
+    main = plate / "ParameterData_Main.txt"
+    _, _, rows = ds.stream_delimited(main, consume, lambda: None, what="ScanR", bad_values="error",
+                                     warnings=WarningLog(), block_bytes=block)
+    assert rows > 0 and len(ahead) > 20
+    assert max(ahead) <= (ds.AHEAD_BLOCKS + 3) * block, max(ahead)

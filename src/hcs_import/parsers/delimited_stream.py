@@ -22,6 +22,7 @@ import codecs
 import io
 import os
 import re
+import threading
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,8 @@ BLOCK_BYTES = int(os.environ.get("HCS_IMPORT_BLOCK_BYTES", str(8 << 20)))
 _COLUMN_OF_ERROR = re.compile(r"In CSV column #(\d+)")
 
 
+AHEAD_BLOCKS = 3  # blocks the file may be read ahead of the consumer
+WAIT_S = 2.0  # longest a read-ahead waits for the consumer (then it reads anyway: never a deadlock)
 MAX_BLOCK_BYTES = 256 << 20  # a value longer than this (no export writes one) is an error, not a bigger block
 
 
@@ -66,10 +69,31 @@ class _Transcoded(io.RawIOBase):
     """The file's bytes as UTF-8 for pyarrow: blocks that are pure ASCII pass through untouched (nearly
     all of a ScanR export: only its header has a `µ`), others are re-encoded from the file's encoding."""
 
-    def __init__(self, path: Path, encoding: str) -> None:
+    def __init__(self, path: Path, encoding: str, ahead: int = 0) -> None:
         self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()
         self._decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
         self._pending = b""
+        # Read-ahead bound: pyarrow's reader reads the file on its own threads as fast as it can (36 blocks
+        # ahead of the consumer measured, ~300 MB), so a reading thread waits while it is more than `ahead`
+        # bytes past what the consumer has taken (`took`). The consumer's own thread never waits, and a
+        # wait gives up after WAIT_S, so a read pyarrow needs to finish a block can never deadlock.
+        self._ahead = ahead
+        self._owner = threading.get_ident()
+        self._read = 0
+        self._taken = 0
+        self._moved = threading.Condition()
+
+    def took(self, size: int) -> None:
+        """The consumer has taken another `size` bytes' worth of blocks."""
+        with self._moved:
+            self._taken += size
+            self._moved.notify_all()
+
+    def _wait_for_room(self) -> None:
+        if not self._ahead or threading.get_ident() == self._owner:
+            return
+        with self._moved:
+            self._moved.wait_for(lambda: self._read - self._taken <= self._ahead or self.closed, timeout=WAIT_S)
 
     def readable(self) -> bool:
         return True
@@ -81,7 +105,9 @@ class _Transcoded(io.RawIOBase):
         filled = 0
         while filled < len(view):
             if not self._pending:
+                self._wait_for_room()
                 data = self._fh.read(len(view) - filled)
+                self._read += len(data)
                 if not data:
                     self._pending = self._decoder.decode(b"", final=True).encode("utf-8")
                     if not self._pending:
@@ -101,6 +127,8 @@ class _Transcoded(io.RawIOBase):
     def close(self) -> None:
         self._fh.close()
         super().close()
+        with self._moved:
+            self._moved.notify_all()
 
 
 class _Grow(Exception):
@@ -169,7 +197,7 @@ def _read_blocks(path: Path, header: Header, names: list[str], infos: dict[str, 
     decided: dict[str, str] = {}
     unnamed: dict[str, bool] = {}  # nameless header cells: dropped (True) when the first block holds nothing
     rows = 0
-    source = _Transcoded(path, header.encoding)
+    source = _Transcoded(path, header.encoding, AHEAD_BLOCKS * block_bytes)
     try:
         reader = pacsv.open_csv(
             source,
@@ -213,6 +241,7 @@ def _read_blocks(path: Path, header: Header, names: list[str], infos: dict[str, 
             kept = {n: i for n, i in infos.items() if n in frame.columns}
             consume(DelimitedTable(path, header, frame, kept, first_row=rows))
             rows += batch.num_rows
+            source.took(block_bytes)
     except pa.ArrowInvalid as exc:
         found = _COLUMN_OF_ERROR.search(str(exc))
         if found and "conversion error" in str(exc) and names[int(found.group(1))] not in forced:
