@@ -253,6 +253,21 @@ def _plain(kind: pa.DataType) -> bool:
             or pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind))
 
 
+def table_header(path: Path, what: str, *, sep: str | None = None, default_sep: str = "\t", skip_lines: int = 0,
+                 encoding: str | None = None) -> tuple[int, Header]:
+    """(size, header) of a delimited file, or the error for one that cannot hold a `what` table."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InputError(path, None, f"cannot read: {exc.strerror}") from None
+    if size == 0:
+        raise InputError(path, None, f"file is empty; expected a {what} table")
+    header = read_header(path, sep=sep, default_sep=default_sep, skip_lines=skip_lines, encoding=encoding)
+    if header is None:
+        raise InputError(path, None, f"no header line; expected a {what} table")
+    return size, header
+
+
 def read_delimited(
     path: Path,
     *,
@@ -270,15 +285,8 @@ def read_delimited(
     `text_columns` (trimmed names) are kept as text without a numeric check; every other column is
     numeric when most of its values are numbers (the others are bad values), else kept as text.
     """
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise InputError(path, None, f"cannot read: {exc.strerror}") from None
-    if size == 0:
-        raise InputError(path, None, f"file is empty; expected a {what} table")
-    header = read_header(path, sep=sep, default_sep=default_sep, skip_lines=skip_lines, encoding=encoding)
-    if header is None:
-        raise InputError(path, None, f"no header line; expected a {what} table")
+    size, header = table_header(path, what, sep=sep, default_sep=default_sep, skip_lines=skip_lines,
+                                encoding=encoding)
     names, infos = trimmed_names(header.raw_names, path, warnings)
     text_set = set(text_columns)
     try:

@@ -43,7 +43,7 @@ from .delimited import (
     _to_numpy,
     convert_columns,
     ragged_error,
-    read_header,
+    table_header,
     trimmed_names,
 )
 
@@ -160,15 +160,7 @@ def stream_delimited(
     infos, rows). `restart` is called before the file is read again from its start (see the module's
     docstring), so the caller can drop what it kept of the earlier blocks; warnings of a restarted read are
     kept once (a WarningLog counts, so a restart uses a fresh one and keeps the last)."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise InputError(path, None, f"cannot read: {exc.strerror}") from None
-    if size == 0:
-        raise InputError(path, None, f"file is empty; expected a {what} table")
-    header = read_header(path, sep=sep, default_sep=default_sep, encoding=encoding)
-    if header is None:
-        raise InputError(path, None, f"no header line; expected a {what} table")
+    _, header = table_header(path, what, sep=sep, default_sep=default_sep, encoding=encoding)
     names, infos = trimmed_names(header.raw_names, path, warnings)
     text = set(text_columns)
     forced: dict[str, pa.DataType] = {n: pa.string() for n in names if n in text}
