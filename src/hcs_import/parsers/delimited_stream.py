@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
@@ -42,6 +43,7 @@ from .delimited import (
     _plain,
     _to_numpy,
     convert_columns,
+    data_row_line,
     ragged_error,
     table_header,
     trimmed_names,
@@ -223,12 +225,10 @@ def _read_blocks(path: Path, header: Header, names: list[str], infos: dict[str, 
                 if unnamed[name]:
                     if not empty:
                         first = int(np.flatnonzero(~_empty_cells(columns[name]))[0])
-                        raise InputError(path, f"line {_line(path, header, rows + first)}",
+                        raise InputError(path, f"line {data_row_line(path, header, rows + first)}",
                                          "a value in the column the header names nothing, empty in the rows "
                                          "before; expected it empty (a trailing separator) throughout")
                     del columns[name]
-            import pandas as pd
-
             frame = pd.DataFrame(columns, copy=False) if columns else pd.DataFrame(index=range(batch.num_rows))
             kept = {n: i for n, i in infos.items() if n in frame.columns}
             consume(DelimitedTable(path, header, frame, kept, first_row=rows))
@@ -256,12 +256,6 @@ def _empty_cells(values: np.ndarray) -> np.ndarray:
     if values.dtype == object:
         return np.array([v is None or v != v or not str(v).strip() for v in values.tolist()], dtype=bool)
     return np.isnan(values.astype(np.float64))
-
-
-def _line(path: Path, header: Header, row: int) -> int:
-    from .delimited import data_row_line
-
-    return data_row_line(path, header, row)
 
 
 class BlockSpill:
