@@ -161,3 +161,27 @@ def test_the_file_is_read_at_most_a_few_blocks_ahead(plate: Path, monkeypatch: p
                                      warnings=WarningLog(), block_bytes=block)
     assert rows > 0 and len(ahead) > 20
     assert max(ahead) <= (ds.AHEAD_BLOCKS + 3) * block, max(ahead)
+
+
+def test_a_nameless_column_with_values_late_is_kept_as_a_whole_read_keeps_it(
+        plate: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trailing separator's nameless column, empty for many blocks, then holding a value: kept, not lost."""
+    def edit(lines: list[bytes]) -> None:
+        for i in range(len(lines) - 1):
+            lines[i] += b"\t"
+        lines[len(lines) // 2] += b"42"
+
+    late = _edit(plate, tmp_path, edit)
+    whole, streamed = _parse(late, False, monkeypatch), _parse(late, True, monkeypatch, 16384)
+    _same(whole, streamed)
+    kept = [c for c in streamed.table("Main").frame().columns if str(c).startswith("column ")]
+    assert kept and streamed.table("Main").frame()[kept[0]].max() == 42
+
+    def trailing(lines: list[bytes]) -> None:
+        for i in range(len(lines) - 1):
+            lines[i] += b"\t"
+
+    empty = _edit(plate, tmp_path / "e", trailing)
+    _same(_parse(empty, False, monkeypatch), _parse(empty, True, monkeypatch, 16384))
+    assert not [c for c in _parse(empty, True, monkeypatch, 16384).table("Main").frame().columns
+                if str(c).startswith("column ")]

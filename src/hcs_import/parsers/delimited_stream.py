@@ -12,6 +12,8 @@ What a block reader must do differently from `delimited.read_delimited`, which s
   restart per column. Such files are rare (damaged or hand-edited exports) and stay correct, only slower.
 - Text or numbers: a column of words is text or numbers-with-bad-values by its first block's values
   (`convert_columns`' `decided`), and every later block follows that decision.
+- Nameless columns (a trailing separator): dropped when the first block holds nothing in them; if a later
+  block does, the file is read again keeping the column (as a whole read keeps it, with its warning).
 - Lines: every block knows the file row it starts at (`DelimitedTable.first_row`), so an error names the
   file's line exactly as for a whole read.
 """
@@ -43,7 +45,6 @@ from .delimited import (
     _plain,
     _to_numpy,
     convert_columns,
-    data_row_line,
     ragged_error,
     table_header,
     trimmed_names,
@@ -137,6 +138,13 @@ class _Grow(Exception):
     """Control flow inside this module: read again in blocks four times larger."""
 
 
+class _Keep(Exception):
+    """Control flow inside this module: a nameless column holds values after empty blocks; keep it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
 class _Retype(Exception):
     """Control flow inside this module (read again with a column as text), never raised out of it."""
 
@@ -167,13 +175,18 @@ def stream_delimited(
     text = set(text_columns)
     forced: dict[str, pa.DataType] = {n: pa.string() for n in names if n in text}
     size_of_block = block_bytes or BLOCK_BYTES
-    for _attempt in range(2 * len(names) + 10):
+    keep: set[str] = set()  # nameless columns empty in the first block that hold values later
+    for _attempt in range(3 * len(names) + 10):
         attempt_log = WarningLog()
         try:
             rows = _read_blocks(path, header, names, infos, text, forced, bad_values, attempt_log, consume,
-                                size_of_block)
+                                size_of_block, keep)
         except _Grow:
             size_of_block *= 4
+            restart()
+            continue
+        except _Keep as kept:
+            keep.add(kept.name)
             restart()
             continue
         except _Retype as retype:
@@ -187,7 +200,7 @@ def stream_delimited(
 
 def _read_blocks(path: Path, header: Header, names: list[str], infos: dict[str, ColumnInfo], text: set[str],
                  forced: dict[str, pa.DataType], bad_values: str, warnings: WarningLog,
-                 consume: Callable[[DelimitedTable], None], block_bytes: int) -> int:
+                 consume: Callable[[DelimitedTable], None], block_bytes: int, keep: set[str]) -> int:
     decided: dict[str, str] = {}
     unnamed: dict[str, bool] = {}  # nameless header cells: dropped (True) when the first block holds nothing
     rows = 0
@@ -218,16 +231,13 @@ def _read_blocks(path: Path, header: Header, names: list[str], infos: dict[str, 
                     continue
                 empty = is_unnamed_empty(raw, columns[name])
                 if name not in unnamed:
-                    unnamed[name] = empty
-                    if not empty:
+                    unnamed[name] = empty and name not in keep
+                    if not unnamed[name]:
                         warnings.add(f"{path.name}: a column without a name in the header holds values; kept as "
                                      f"{name!r}", name)
                 if unnamed[name]:
-                    if not empty:
-                        first = int(np.flatnonzero(~_empty_cells(columns[name]))[0])
-                        raise InputError(path, f"line {data_row_line(path, header, rows + first)}",
-                                         "a value in the column the header names nothing, empty in the rows "
-                                         "before; expected it empty (a trailing separator) throughout")
+                    if not empty:  # values after all: read again keeping the column, as a whole read would
+                        raise _Keep(name)
                     del columns[name]
             frame = pd.DataFrame(columns, copy=False) if columns else pd.DataFrame(index=range(batch.num_rows))
             kept = {n: i for n, i in infos.items() if n in frame.columns}
@@ -250,12 +260,6 @@ def _read_blocks(path: Path, header: Header, names: list[str], infos: dict[str, 
         if dropped:
             infos.pop(name, None)
     return rows
-
-
-def _empty_cells(values: np.ndarray) -> np.ndarray:
-    if values.dtype == object:
-        return np.array([v is None or v != v or not str(v).strip() for v in values.tolist()], dtype=bool)
-    return np.isnan(values.astype(np.float64))
 
 
 class BlockSpill:
