@@ -77,6 +77,7 @@ COL_PARENT_TRACE = "Parent Trace ID"  # -1 without tracking
 NEVER_GATES = frozenset({COL_OBJECT, COL_WELL, COL_WELL_PARENT, COL_POSITION, COL_TIME, COL_CENTER_X,
                          COL_CENTER_Y, COL_PARENT_MO, COL_PARENT_TRACE})
 GATE_NOTE = "gate (vendor 0/1)"
+TIME_NOTE = f"from the {COL_TIME!r} column, 1-based"
 IDENTIFIERS = frozenset({COL_OBJECT, COL_WELL, COL_WELL_PARENT, COL_POSITION, COL_TIME, COL_PARENT_MO,
                          COL_PARENT_TRACE})  # numbers that name things: not averaged in the per-well summary
 
@@ -177,30 +178,44 @@ def _table_names(params: list[Path], root: Path) -> list[str]:
     return out
 
 
+def _fields_and_objects(table: DelimitedTable) -> tuple[np.ndarray, np.ndarray]:
+    """0-based fields (from `Position `, else all 0) and object numbers of every row; bad keys are errors."""
+    fields = (whole_numbers(table, COL_POSITION, minimum=1, expected="a 1-based position (field) number") - 1
+              if COL_POSITION in table.data.columns else np.zeros(len(table.data), dtype=np.int64))
+    return fields, whole_numbers(table, COL_OBJECT, minimum=0, expected="a whole object number")
+
+
+def _time_points(table: DelimitedTable) -> bool:
+    """Whether `Time` holds time points: numbers, all whole and from 1 (else it stays a measurement only)."""
+    data = table.data
+    if COL_TIME not in data.columns or not len(data) or not pd.api.types.is_numeric_dtype(data[COL_TIME]):
+        return False
+    times = data[COL_TIME].to_numpy(dtype=np.float64, na_value=np.nan)
+    return bool(np.isfinite(times).all() and (times == np.round(times)).all() and times.min() >= 1)
+
+
+def _measure_info(name: str, info: ColumnInfo, gate: bool) -> ColumnInfo:
+    if gate:
+        return ColumnInfo(info.source_name, None, GATE_NOTE if not info.note else f"{GATE_NOTE}; {info.note}")
+    return replace(info, identifier=True) if name in IDENTIFIERS else info
+
+
 def _object_table(name: str, table: DelimitedTable, wells: np.ndarray, columns: int) -> MeasurementTable:
     data = table.data
     row, col = well_number_to_row_col(wells, columns)
-    field = (whole_numbers(table, COL_POSITION, minimum=1, expected="a 1-based position (field) number") - 1
-             if COL_POSITION in data.columns else np.zeros(len(data), dtype=np.int64))
-    objects = whole_numbers(table, COL_OBJECT, minimum=0, expected="a whole object number")
+    field, objects = _fields_and_objects(table)
     metadata: dict[str, str | int | float] = {"source_file": table.path.name, "population": name}
     t: np.ndarray | int = 0
-    if COL_TIME in data.columns and len(data) and pd.api.types.is_numeric_dtype(data[COL_TIME]):
-        times = data[COL_TIME].to_numpy(dtype=np.float64, na_value=np.nan)
-        if np.isfinite(times).all() and (times == np.round(times)).all() and times.min() >= 1:
-            t = times.astype(np.int64) - 1
-            metadata["t"] = f"from the {COL_TIME!r} column, 1-based"
+    if _time_points(table):
+        t = data[COL_TIME].to_numpy(dtype=np.float64, na_value=np.nan).astype(np.int64) - 1
+        metadata["t"] = TIME_NOTE
     keys = object_keys_frame(row, col, field, objects, columns, t=t)
     measures: dict[str, np.ndarray] = {}
     infos: dict[str, ColumnInfo] = {}
     for c in data.columns:
-        info = table.infos[c]
-        if _is_gate(table, c):
-            measures[c] = data[c].to_numpy().astype(bool)
-            infos[c] = ColumnInfo(info.source_name, None, GATE_NOTE if not info.note else f"{GATE_NOTE}; {info.note}")
-        else:
-            measures[c] = data[c].to_numpy()
-            infos[c] = replace(info, identifier=True) if c in IDENTIFIERS else info
+        gate = _is_gate(table, c)
+        measures[c] = data[c].to_numpy().astype(bool) if gate else data[c].to_numpy()
+        infos[c] = _measure_info(c, table.infos[c], gate)
     return build_table(name, "objects", keys, measures, infos, metadata)
 
 
@@ -277,19 +292,10 @@ class _StreamedExport:
         if block.first_row == 0:
             _require(block, COL_OBJECT)
         wells = _wells(block, self.log)
-        fields = (whole_numbers(block, COL_POSITION, minimum=1, expected="a 1-based position (field) number") - 1
-                  if COL_POSITION in data.columns else np.zeros(len(data), dtype=np.int64))
-        objects = whole_numbers(block, COL_OBJECT, minimum=0, expected="a whole object number")
+        fields, objects = _fields_and_objects(block)
         for c in data.columns:
             self.gates[c] = self.gates.get(c, True) and _is_gate(block, c)
-        if COL_TIME in data.columns:
-            times = data[COL_TIME]
-            if pd.api.types.is_numeric_dtype(times):
-                values = times.to_numpy(dtype=np.float64, na_value=np.nan)
-                self.time_ok = self.time_ok and bool(np.isfinite(values).all() and (values == np.round(values)).all()
-                                                     and values.min() >= 1)
-            else:
-                self.time_ok = False
+        self.time_ok = self.time_ok and _time_points(block)
         self.max_well = max(self.max_well, int(wells.max()) if len(wells) else 0)
         if selected is not None:
             self.outside += int((~np.isin(wells, selected)).sum())
@@ -302,15 +308,8 @@ class _StreamedExport:
         uses_time = COL_TIME in names and self.time_ok and self.blocks.rows > 0
         metadata: dict[str, str | int | float] = {"source_file": self.path.name, "population": self.name}
         if uses_time:
-            metadata["t"] = f"from the {COL_TIME!r} column, 1-based"
-        infos: dict[str, ColumnInfo] = {}
-        for c in names:
-            info = self.infos.get(c, ColumnInfo(c))
-            if self.gates.get(c):
-                note = GATE_NOTE if not info.note else f"{GATE_NOTE}; {info.note}"
-                infos[c] = ColumnInfo(info.source_name, None, note)
-            else:
-                infos[c] = replace(info, identifier=True) if c in IDENTIFIERS else info
+            metadata["t"] = TIME_NOTE
+        infos = {c: _measure_info(c, self.infos.get(c, ColumnInfo(c)), bool(self.gates.get(c))) for c in names}
         targets = measurement_targets(OBJECT_KEYS, names)
         gates = self.gates
 
