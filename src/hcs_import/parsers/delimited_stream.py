@@ -134,22 +134,13 @@ class _Transcoded(io.RawIOBase):
             self._moved.notify_all()
 
 
-class _Grow(Exception):
-    """Control flow inside this module: read again in blocks four times larger."""
+class _ReadAgain(Exception):
+    """Control flow inside this module, never raised out of it: read the file again from its start after
+    one change: a column read as text (`text`), a nameless column kept after empty blocks (`keep`), or
+    blocks four times larger (`grow`)."""
 
-
-class _Keep(Exception):
-    """Control flow inside this module: a nameless column holds values after empty blocks; keep it."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-
-class _Retype(Exception):
-    """Control flow inside this module (read again with a column as text), never raised out of it."""
-
-    def __init__(self, column: int) -> None:
-        self.column = column
+    def __init__(self, *, text: str | None = None, keep: str | None = None, grow: bool = False) -> None:
+        self.text, self.keep, self.grow = text, keep, grow
 
 
 def stream_delimited(
@@ -181,16 +172,13 @@ def stream_delimited(
         try:
             rows = _read_blocks(path, header, names, infos, text, forced, bad_values, attempt_log, consume,
                                 size_of_block, keep)
-        except _Grow:
-            size_of_block *= 4
-            restart()
-            continue
-        except _Keep as kept:
-            keep.add(kept.name)
-            restart()
-            continue
-        except _Retype as retype:
-            forced[names[retype.column]] = pa.string()
+        except _ReadAgain as again:
+            if again.text is not None:
+                forced[again.text] = pa.string()
+            if again.keep is not None:
+                keep.add(again.keep)
+            if again.grow:
+                size_of_block *= 4
             restart()
             continue
         warnings.merge(attempt_log)
@@ -216,7 +204,7 @@ def _read_blocks(path: Path, header: Header, names: list[str], infos: dict[str, 
         )
         odd = [i for i, f in enumerate(reader.schema) if not _plain(f.type)]
         if odd:  # dates, times pyarrow would guess: read as text, every value as the file wrote it
-            raise _Retype(odd[0])
+            raise _ReadAgain(text=names[odd[0]])
         while True:
             try:
                 batch = reader.read_next_batch()
@@ -237,7 +225,7 @@ def _read_blocks(path: Path, header: Header, names: list[str], infos: dict[str, 
                                      f"{name!r}", name)
                 if unnamed[name]:
                     if not empty:  # values after all: read again keeping the column, as a whole read would
-                        raise _Keep(name)
+                        raise _ReadAgain(keep=name)
                     del columns[name]
             frame = pd.DataFrame(columns, copy=False) if columns else pd.DataFrame(index=range(batch.num_rows))
             kept = {n: i for n, i in infos.items() if n in frame.columns}
@@ -247,9 +235,9 @@ def _read_blocks(path: Path, header: Header, names: list[str], infos: dict[str, 
     except pa.ArrowInvalid as exc:
         found = _COLUMN_OF_ERROR.search(str(exc))
         if found and "conversion error" in str(exc) and names[int(found.group(1))] not in forced:
-            raise _Retype(int(found.group(1))) from None
+            raise _ReadAgain(text=names[int(found.group(1))]) from None
         if "straddl" in str(exc) and block_bytes < MAX_BLOCK_BYTES:
-            raise _Grow from None  # one value longer than a block: read again in larger blocks
+            raise _ReadAgain(grow=True) from None  # one value longer than a block: read again in larger blocks
         ragged = ragged_error(path, header, len(names))
         if ragged is not None:
             raise ragged from None
