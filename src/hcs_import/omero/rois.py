@@ -52,14 +52,21 @@ class RoiPlan:
 
 def plan_rois(rois: pd.DataFrame) -> list[RoiPlan]:
     """Group shapes into ROIs: one ROI per (population, table_row), populations in first-seen order."""
-    plans = []
-    for population in pd.unique(rois["population"]):
-        frame = rois[rois["population"] == population].sort_values("table_row", kind="stable").reset_index(drop=True)
-        rows = frame["table_row"].to_numpy(dtype=np.int64)
-        change = np.flatnonzero(np.diff(rows)) + 1
-        starts = np.concatenate([[0], change, [len(rows)]]).astype(np.int64)
-        plans.append(RoiPlan(str(population), rows[starts[:-1]], starts, frame))
-    return plans
+    return [_plan(str(population), rois[rois["population"] == population]
+                  .sort_values("table_row", kind="stable").reset_index(drop=True))
+            for population in pd.unique(rois["population"])]
+
+
+def _plan(population: str, frame: pd.DataFrame) -> RoiPlan:
+    """The plan of one population's shapes, already in table-row order: a ROI per run of one table row."""
+    rows = frame["table_row"].to_numpy(dtype=np.int64)
+    starts = _run_starts(rows)
+    return RoiPlan(population, rows[starts[:-1]], starts, frame)
+
+
+def _run_starts(values: np.ndarray) -> np.ndarray:
+    """Where each run of equal values begins, and the length at the end: [0, ..., len(values)]."""
+    return np.concatenate([[0], np.flatnonzero(values[1:] != values[:-1]) + 1, [len(values)]]).astype(np.int64)
 
 
 class _Models:
@@ -69,8 +76,8 @@ class _Models:
     `__setattr__` (a string check and a `hasattr` per field) about 40 times per shape; that was two thirds
     of the client-side cost of a ROI (profiled on 100,000 points). The copy gives each object the same
     fields, with a fresh DetailsI and fresh lists (its collections), exactly what the constructor leaves;
-    tests/test_roi_models.py checks field by field, and through a real Ice round trip, that the objects
-    equal those the constructor and setters make.
+    tests/test_roi_models.py checks field by field, recursively, that the objects equal those the
+    constructor and setters make.
     """
 
     def __init__(self) -> None:
@@ -227,6 +234,18 @@ ImageLookup = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, n
 _SCAN_COLUMNS = ["population", "table_row", "well_row", "well_column", "field"]
 
 
+def _images(lookup: ImageLookup, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(image id, no Image) of every shape of the frame, from its well and field."""
+    return lookup(frame["well_row"].to_numpy(np.int64), frame["well_column"].to_numpy(np.int64),
+                  frame["field"].to_numpy(np.int64))
+
+
+def _first_images(plan: RoiPlan) -> np.ndarray:
+    """The image id of each ROI of a plan whose frame carries `_image`: its first shape's."""
+    ids: np.ndarray = plan.frame["_image"].to_numpy(np.int64)[plan.starts[:-1]]
+    return ids
+
+
 @dataclass(frozen=True)
 class PopulationRois:
     population: str
@@ -260,8 +279,7 @@ class RoiSource:
         return sum(p.shapes for p in self.populations)
 
     def _kept(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-        ids, lost = self.lookup(frame["well_row"].to_numpy(np.int64), frame["well_column"].to_numpy(np.int64),
-                                frame["field"].to_numpy(np.int64))
+        ids, lost = _images(self.lookup, frame)
         if lost.any():
             return frame[~lost].reset_index(drop=True), ids[~lost]
         return frame, ids
@@ -273,7 +291,7 @@ class RoiSource:
         if not self.grouped:
             frame, ids = self._kept(pd.concat(list(iter_rois(self.path)), ignore_index=True))
             for plan in plan_rois(frame.assign(_image=ids)):
-                yield plan, plan.frame["_image"].to_numpy(np.int64)[plan.starts[:-1]]
+                yield plan, _first_images(plan)
             return
         carry: pd.DataFrame | None = None
         for batch in iter_rois(self.path, rows=self.rows):
@@ -298,13 +316,9 @@ class RoiSource:
 def _run_plans(frame: pd.DataFrame) -> Iterator[tuple[RoiPlan, np.ndarray]]:
     """Plans of a grouped frame: each population's run of shapes, already in table-row order."""
     pops = frame["population"].to_numpy()
-    cuts = np.concatenate([[0], np.flatnonzero(pops[1:] != pops[:-1]) + 1, [len(frame)]])
-    for a, b in itertools.pairwise(cuts):
-        part = frame.iloc[int(a) : int(b)].reset_index(drop=True)
-        rows = part["table_row"].to_numpy(dtype=np.int64)
-        starts = np.concatenate([[0], np.flatnonzero(np.diff(rows)) + 1, [len(rows)]]).astype(np.int64)
-        plan = RoiPlan(str(pops[a]), rows[starts[:-1]], starts, part)
-        yield plan, part["_image"].to_numpy(np.int64)[starts[:-1]]
+    for a, b in itertools.pairwise(_run_starts(pops)):
+        plan = _plan(str(pops[a]), frame.iloc[int(a) : int(b)].reset_index(drop=True))
+        yield plan, _first_images(plan)
 
 
 def scan_rois(path: Path, lookup: ImageLookup, rows: int = 65_536) -> RoiSource:
@@ -318,8 +332,7 @@ def scan_rois(path: Path, lookup: ImageLookup, rows: int = 65_536) -> RoiSource:
     last: tuple[str, int] | None = None
     runs: list[str] = []
     for batch in iter_rois(path, _SCAN_COLUMNS, rows):
-        _, gone = lookup(batch["well_row"].to_numpy(np.int64), batch["well_column"].to_numpy(np.int64),
-                         batch["field"].to_numpy(np.int64))
+        _, gone = _images(lookup, batch)
         lost += int(gone.sum())
         batch = batch[~gone]
         if not len(batch):
@@ -333,8 +346,7 @@ def scan_rois(path: Path, lookup: ImageLookup, rows: int = 65_536) -> RoiSource:
         backwards = (pops[1:] == pops[:-1]) & (table_rows[1:] < table_rows[:-1])
         if backwards.any() or (last is not None and pops[0] == last[0] and table_rows[0] < last[1]):
             grouped = False
-        cuts = np.concatenate([[0], np.flatnonzero(pops[1:] != pops[:-1]) + 1, [len(pops)]])
-        for a, b in itertools.pairwise(cuts):
+        for a, b in itertools.pairwise(_run_starts(pops)):
             pop = str(pops[a])
             if not runs or runs[-1] != pop:
                 runs.append(pop)
@@ -344,8 +356,7 @@ def scan_rois(path: Path, lookup: ImageLookup, rows: int = 65_536) -> RoiSource:
     grouped = grouped and len(runs) == len(set(runs))  # no population comes back after another one
     if not grouped:  # count ROIs as plan_rois will group them (in memory, as `plans` then reads it)
         frame = pd.concat(list(iter_rois(path, _SCAN_COLUMNS, rows)), ignore_index=True)
-        _, gone = lookup(frame["well_row"].to_numpy(np.int64), frame["well_column"].to_numpy(np.int64),
-                         frame["field"].to_numpy(np.int64))
+        _, gone = _images(lookup, frame)
         counts = frame[~gone].groupby("population", sort=False)["table_row"].nunique()
         rois = {str(k): int(v) for k, v in counts.items()}
     populations = tuple(PopulationRois(p, rois[p], shapes[p]) for p in shapes)
