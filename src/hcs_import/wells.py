@@ -76,12 +76,13 @@ def well_labels(rows: np.ndarray, cols: np.ndarray, columns: int) -> np.ndarray:
     codes = rows * span + cols
     letters = row_letters(n_rows)
     width = column_width(columns)
-    if n_rows * span <= DENSE_LABELS:  # every well of the plate: one label each, then a plain take
-        table = np.array([f"{letter}{c + 1:0{width}d}" for letter in letters for c in range(span)], dtype=object)
-        return table[codes]
-    unique, inverse = np.unique(codes, return_inverse=True)
-    table = np.array([f"{letters[u // span]}{u % span + 1:0{width}d}" for u in unique.tolist()], dtype=object)
-    return table[inverse.reshape(-1)]
+    if n_rows * span <= DENSE_LABELS:  # every well of the plate labelled, then a plain take (no sort)
+        wanted, index = np.arange(n_rows * span), codes
+    else:
+        wanted, inverse = np.unique(codes, return_inverse=True)
+        index = inverse.reshape(-1)
+    table = np.array([f"{letters[u // span]}{u % span + 1:0{width}d}" for u in wanted.tolist()], dtype=object)
+    return table[index]
 
 
 def parse_well_label(label: str) -> tuple[int, int]:

@@ -101,22 +101,31 @@ def column_kind(series: pd.Series) -> str:
     return "StringColumn"
 
 
-def _utf8(series: pd.Series) -> np.ndarray:
-    """Every value as UTF-8 bytes ("" where missing). A column of strings is encoded once per distinct value
-    (a well label column has a few hundred among millions of rows); any other mix value by value, since
-    1, 1.0 and True would share one hash slot but not one text."""
+def _utf8_coded(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, encoded): every value as UTF-8 bytes is `encoded[codes]` ("" where missing).
+
+    A column of strings is encoded once per distinct value (a well label column has a few hundred among
+    millions of rows); any other mix value by value, since 1, 1.0 and True would share one hash slot but
+    not one text.
+    """
     values = series.astype(object).where(series.notna(), "").to_numpy(dtype=object)
     if pd.api.types.infer_dtype(values, skipna=False) == "string":
         codes, uniques = pd.factorize(values)
-        encoded = np.array([u.encode("utf-8") for u in uniques.tolist()], dtype=object)
-        return encoded[codes] if len(codes) else np.array([], dtype=object)
-    return np.array([str(v).encode("utf-8") for v in values], dtype=object)
+        return codes, np.array([u.encode("utf-8") for u in uniques.tolist()], dtype=object)
+    return np.arange(len(values)), np.array([str(v).encode("utf-8") for v in values], dtype=object)
+
+
+def _utf8(series: pd.Series) -> np.ndarray:
+    """Every value as UTF-8 bytes ("" where missing)."""
+    codes, encoded = _utf8_coded(series)
+    return encoded[codes] if len(codes) else np.array([], dtype=object)
 
 
 def string_size(series: pd.Series) -> int:
+    """The widest value in UTF-8 bytes (at least 1), measured on the distinct values only."""
     if not len(series):
         return 1
-    return max(1, int(max(len(b) for b in pd.unique(_utf8(series)))))
+    return max(1, max((len(b) for b in _utf8_coded(series)[1]), default=0))
 
 
 def _needs_scan(dtype: object) -> bool:
