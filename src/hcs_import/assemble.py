@@ -5,7 +5,8 @@ Kept apart from model.py so the model stays a plain contract and these convenien
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from .model import (
     T,
     TableKind,
     Z,
+    arrays_frame,
     empty_rois,
     iter_batches,
     make_rois,
@@ -55,7 +57,7 @@ def build_table(
         values = measurements[col]
         data[target] = values.to_numpy() if isinstance(values, pd.Series) else values
         out_infos[target] = infos.get(col, ColumnInfo(col))
-    frame = pd.DataFrame(data, copy=False)
+    frame = arrays_frame(data)
     return MeasurementTable(name, kind, frame, out_infos, dict(metadata or {}))
 
 
@@ -150,6 +152,70 @@ def _labels(prefix: str, objects: np.ndarray) -> np.ndarray:
     out = np.empty(len(objects), dtype=object)
     out[:] = [prefix + str(o) for o in objects.tolist()]
     return out
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """Shapes of one kind for some rows of a batch: `rows` index the batch; geometry arrays run with rows."""
+
+    shape: str
+    rows: np.ndarray
+    geometry: Mapping[str, np.ndarray]
+    c: int = -1
+
+
+# A batch -> the shapes picked from it, and objects left without a shape (warning text -> count).
+ShapeSelector = Callable[[pd.DataFrame], tuple[list[Shapes], dict[str, int]]]
+
+
+def selected_rois(table: MeasurementTable, columns: Sequence[str], select: ShapeSelector,
+                  warnings: WarningLog) -> Frame:
+    """The ROIs `select` picks from each batch of `columns` of an object table, in table-row order.
+
+    `select` is a pure function of a batch (the rows it picks, their geometry, the objects it could not
+    give a shape), so one function serves a table in memory and a streamed one: for a stream the ROIs are
+    a stream too, counted by one pass over the geometry columns now and built batch by batch when
+    written. The shapes of one row sit together, in table-row order, however many kinds `select`
+    returns: that is the order the uploader streams without holding a population in memory.
+    """
+    lost: dict[str, int] = {}
+    if isinstance(table.data, pd.DataFrame):
+        picked, lost = select(table.data[list(columns)])
+        frame: Frame = _selected(table.data, table.name, 0, picked)
+        count = len(frame)
+    else:
+        count = 0
+        for batch in table.batches(list(columns)):
+            picked, gone = select(batch)
+            count += sum(len(s.rows) for s in picked)
+            for text, n in gone.items():
+                lost[text] = lost.get(text, 0) + n
+    for text, n in lost.items():
+        if n:
+            warnings.add(f"{table.name}: {text}", f"{n} of {table.rows} objects", n)
+    if isinstance(table.data, pd.DataFrame):
+        return frame
+    keys = [k for k in _SHAPE_KEYS if k not in columns]
+
+    def read(wanted: Sequence[str] | None) -> Iterator[pd.DataFrame]:
+        offset = 0
+        for batch in table.batches([*keys, *columns]):
+            out = _selected(batch, table.name, offset, select(batch[list(columns)])[0])
+            offset += len(batch)
+            yield out if wanted is None else out[list(wanted)]
+
+    return FrameStream(empty_rois(), count, read)
+
+
+def _selected(data: pd.DataFrame, population: str, offset: int, picked: list[Shapes]) -> pd.DataFrame:
+    frames = [_shapes(data, population, s.rows, offset, s.shape, c=s.c, **s.geometry) for s in picked if len(s.rows)]
+    if not frames:
+        return empty_rois()
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    if len(frames) > 1:
+        order = np.argsort(frame["table_row"].to_numpy(), kind="stable")
+        frame = frame.iloc[order].reset_index(drop=True)
+    return frame
 
 
 def concat_rois(frames: Iterable[Frame]) -> Frame:

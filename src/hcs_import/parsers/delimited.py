@@ -429,8 +429,12 @@ def index_column(table: DelimitedTable, column: str | None, label: str,
     if column is None or column not in table.data.columns:
         return np.zeros(table.rows, dtype=np.int64)
     values = whole_numbers(table, column, minimum=0, expected=f"a whole {label} number")
-    if len(values) and values.min() == 0:
-        metadata[f"{label} numbering"] = f"{table.source(column)!r} holds 0: read as 0-based"
-        return values
-    metadata[f"{label} numbering"] = f"{table.source(column)!r} read as 1-based"
-    return values - 1
+    zero_based = bool(len(values) and values.min() == 0)
+    note_numbering(metadata, label, table.source(column), zero_based)
+    return values if zero_based else values - 1
+
+
+def note_numbering(metadata: dict[str, str | int | float], label: str, source: str, zero_based: bool) -> None:
+    """How an index column was read (see index_column), in the table's metadata."""
+    metadata[f"{label} numbering"] = f"{source!r} holds 0: read as 0-based" if zero_based else \
+        f"{source!r} read as 1-based"

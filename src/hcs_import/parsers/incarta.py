@@ -27,20 +27,35 @@ else the smallest standard plate holding every well (noted in the warnings).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..assemble import build_table, concat_rois, finish, point_rois, shapes_for_rows
+from ..assemble import Shapes, ShapeSelector, build_table, concat_rois, finish, selected_rois
 from ..errors import InputError
 from ..issues_log import WarningLog
-from ..model import FIELD_KEYS, WELL_KEYS, MeasurementTable, Plate, PlateAnalysis, T, Z, object_keys_frame
+from ..model import (
+    FIELD_KEYS,
+    WELL_KEYS,
+    Frame,
+    MeasurementTable,
+    Plate,
+    PlateAnalysis,
+    T,
+    Z,
+    empty_rois,
+    object_keys_frame,
+)
+from ..spill import SpillDir
 from ..wells import infer_geometry, row_index
 from .base import Evidence, FormatParser, Generator, Located, NotAPlate, ParseOptions, make_source, plates_or_note
 from .common import choose_plate, files_below, plate_root
 from .delimited import DelimitedTable, index_column, read_delimited, read_header, well_label_keys, whole_numbers
+from .delimited_stream import streams
+from .incarta_stream import StreamedCsv, stream_csv
 from .incell_xdce import is_xdce, parse_xdce
 
 SEARCH_DEPTH = 2  # exports sit next to the images or a folder or two below
@@ -166,56 +181,79 @@ def _boxes(names: list[str]) -> list[tuple[str, tuple[str, str, str, str], int]]
     return out
 
 
-def object_rois(table: MeasurementTable, names: list[str], warnings: WarningLog) -> list:
-    """Rectangles for every population with a box (Points where a row lacks it but has the population's
+def roi_selector(names: list[str]) -> tuple[list[str], ShapeSelector]:
+    """The geometry columns of an object table and the function picking its shapes from a batch:
+    Rectangles for every population with a box (Points where a row lacks it but has the population's
     centre), Points for populations with only a centre pair."""
     pairs = _centre_pairs(names)
     boxes = _boxes(names)
     boxed = {pop for pop, _, _ in boxes}
-    out = []
-    frame = table.frame() if boxes else None
-    for pop, (left, top, width, height), c in boxes:
-        assert frame is not None
-        geo = frame[[left, top, width, height]].to_numpy(dtype=np.float64)
-        ok = np.isfinite(geo).all(axis=1)
-        rows = np.flatnonzero(ok)
-        out.append(shapes_for_rows(table, rows, "rectangle", x=geo[rows, 0], y=geo[rows, 1], width=geo[rows, 2],
-                                   height=geo[rows, 3], c=c))
-        centre = next(((x, y) for x, y, _ in pairs if x.startswith(f"{pop} cg X")), None)
-        if centre is not None and not ok.all():
-            xy = frame[list(centre)].to_numpy(dtype=np.float64)
-            point = ~ok & np.isfinite(xy).all(axis=1)
-            prow = np.flatnonzero(point)
-            out.append(shapes_for_rows(table, prow, "point", x=xy[prow, 0], y=xy[prow, 1], c=c))
-            ok = ok | point
-        if not ok.all():
-            warnings.add(f"{table.name}: {pop} objects without a box or centre, no ROI made",
-                         f"{int((~ok).sum())} of {len(ok)} objects", int((~ok).sum()))
-    for x, y, c in pairs:
-        if not any(x.startswith(f"{pop} cg X") for pop in boxed):
-            out.append(point_rois(table, x, y, warnings, c=c))
-    return out
+    centres = {pop: next(((x, y) for x, y, _ in pairs if x.startswith(f"{pop} cg X")), None) for pop in boxed}
+    alone = [(x, y, c) for x, y, c in pairs if not any(x.startswith(f"{pop} cg X") for pop in boxed)]
+    columns = list(dict.fromkeys([*(p for _, parts, _ in boxes for p in parts),
+                                  *(n for xy in centres.values() if xy for n in xy),
+                                  *(n for x, y, _ in alone for n in (x, y))]))
+
+    def select(batch: pd.DataFrame) -> tuple[list[Shapes], dict[str, int]]:
+        picked: list[Shapes] = []
+        lost: dict[str, int] = {}
+        for pop, parts, c in boxes:
+            geo = batch[list(parts)].to_numpy(dtype=np.float64)
+            ok = np.isfinite(geo).all(axis=1)
+            rows = np.flatnonzero(ok)
+            picked.append(Shapes("rectangle", rows, {"x": geo[rows, 0], "y": geo[rows, 1], "width": geo[rows, 2],
+                                                     "height": geo[rows, 3]}, c))
+            centre = centres[pop]
+            if centre is not None and not ok.all():
+                xy = batch[list(centre)].to_numpy(dtype=np.float64)
+                prow = np.flatnonzero(~ok & np.isfinite(xy).all(axis=1))
+                picked.append(Shapes("point", prow, {"x": xy[prow, 0], "y": xy[prow, 1]}, c))
+                ok[prow] = True
+            lost[f"{pop} objects without a box or centre, no ROI made"] = int((~ok).sum())
+        for x, y, c in alone:
+            xy = batch[[x, y]].to_numpy(dtype=np.float64)
+            ok = np.isfinite(xy).all(axis=1)
+            prow = np.flatnonzero(ok)
+            picked.append(Shapes("point", prow, {"x": xy[prow, 0], "y": xy[prow, 1]}, c))
+            lost[f"objects without {x}/{y}, no ROI made"] = int((~ok).sum())
+        return picked, lost
+
+    return columns, select
 
 
-def plate_id(table: DelimitedTable) -> str | None:
-    """The plate a file belongs to: its `Plate ID` (a file of several plates is refused), or None."""
+def object_rois(table: MeasurementTable, names: list[str], warnings: WarningLog) -> Frame:
+    """The table's ROIs (see roi_selector), in memory or streamed as the table is."""
+    columns, select = roi_selector(names)
+    return selected_rois(table, columns, select, warnings) if columns else empty_rois()
+
+
+def plate_ids(table: DelimitedTable) -> set[str]:
+    """The distinct `Plate ID`s of a table (or block), blanks left out."""
     for pid in PLATE_ID_COLUMNS:
         col = _column(table, pid)
         if col is None:
             continue
         values = table.data[col].dropna().astype(str).str.strip()
-        values = values[values != ""]
-        distinct = pd.unique(values)
-        if len(distinct) > 1:
-            raise InputError(table.path, f"column {table.source(col)!r}",
-                             f"rows of {len(distinct)} plates; export or split one plate per file")
-        if len(distinct):
-            return str(distinct[0])
-    return None
+        return {str(v) for v in pd.unique(values[values != ""])}
+    return set()
 
 
-def group_by_plate(read: list[tuple[Path, DelimitedTable, str | None]], folder_name: str) -> dict[str, list[Path]]:
-    """Files by plate: by `Plate ID`; files without one belong to the only named plate, or to the folder.
+def _one_plate(path: Path, table: DelimitedTable, ids: set[str]) -> str | None:
+    if len(ids) > 1:
+        col = next(c for c in (_column(table, n) for n in PLATE_ID_COLUMNS) if c is not None)
+        raise InputError(path, f"column {table.source(col)!r}",
+                         f"rows of {len(ids)} plates; export or split one plate per file")
+    return next(iter(ids), None)
+
+
+def plate_id(table: DelimitedTable) -> str | None:
+    """The plate a file belongs to: its `Plate ID` (a file of several plates is refused), or None."""
+    return _one_plate(table.path, table, plate_ids(table))
+
+
+def group_by_plate(read: list[tuple[Path, tuple[str, ...], str | None]], folder_name: str) -> dict[str, list[Path]]:
+    """Files (path, column names, plate id) by plate: by `Plate ID`; files without one belong to the only
+    named plate, or to the folder.
 
     Files without a Plate ID that share one header (the same columns: one export layout) are separate
     acquisitions, not parts of one plate (IN Carta writes one object file per acquisition; two
@@ -226,10 +264,10 @@ def group_by_plate(read: list[tuple[Path, DelimitedTable, str | None]], folder_n
     for p, _, pid in read:
         if pid is not None:
             plates.setdefault(pid, []).append(p)
-    unnamed = [(p, table) for p, table, pid in read if pid is None]
+    unnamed = [(p, columns) for p, columns, pid in read if pid is None]
     by_header: dict[tuple[str, ...], list[Path]] = {}
-    for p, table in unnamed:
-        by_header.setdefault(tuple(table.data.columns), []).append(p)
+    for p, columns in unnamed:
+        by_header.setdefault(columns, []).append(p)
     repeated = [files for files in by_header.values() if len(files) > 1]
     if repeated and not plates:
         acquisitions = {p.stem: [p] for files in repeated for p in files}
@@ -281,6 +319,47 @@ def _table_names(files: list[Path]) -> list[str]:
     return [s if stems.count(s) == 1 else f"{s} ({p.parent.name})" for s, p in zip(stems, files)]
 
 
+def _take_block(csv: StreamedCsv, block: DelimitedTable) -> None:
+    """One block of a streamed CSV with IN Carta's keys worked out (as `_table` does for a whole file)."""
+    csv.consume(block, _well_rows_cols(block), plate_ids(block),
+                {"FIELD": next((c for c in (_column(block, n) for n in FIELD_COLUMNS) if c is not None), None),
+                 "Z": _column(block, COL_Z), "T": _column(block, COL_T)},
+                next((c for c in (_column(block, n) for n in OBJECT_ID_COLUMNS) if c is not None), None))
+    _one_plate(block.path, block, csv.plates)
+
+
+Read = DelimitedTable | StreamedCsv  # a CSV read whole, or an object CSV read in blocks (incarta_stream)
+
+
+def _read_csv(p: Path, index: int, spill: Callable[[], SpillDir], bad_values: str, warnings: WarningLog) -> Read:
+    """The CSV whole, or in blocks when it is large (and an object table: per-well files are small)."""
+    if streams(p):
+        csv = stream_csv(p, spill(), f"csv{index}", _take_block, what="IN Carta CSV", bad_values=bad_values,
+                         warnings=warnings, text_columns=TEXT_COLUMNS)
+        if csv.objects:
+            return csv
+        csv.blocks.reset()
+    return read_delimited(p, what="IN Carta CSV", bad_values=bad_values, warnings=warnings, sep=",",
+                          text_columns=TEXT_COLUMNS)
+
+
+def _read_all(csvs: list[Path], options: ParseOptions, warnings: WarningLog,
+              spill: Callable[[], SpillDir]) -> list[tuple[Path, Read, str | None]]:
+    read: list[tuple[Path, Read, str | None]] = []
+    total, done = sum(p.stat().st_size for p in csvs), 0
+    for i, p in enumerate(csvs):
+        got = _read_csv(p, i, spill, options.bad_values, warnings)
+        read.append((p, got, _one_plate(p, got, got.plates) if isinstance(got, StreamedCsv) else plate_id(got)))
+        done += p.stat().st_size
+        if options.progress:
+            options.progress(done, total)
+    return read
+
+
+def _columns_of(got: Read) -> tuple[str, ...]:
+    return got.columns if isinstance(got, StreamedCsv) else tuple(got.data.columns)
+
+
 def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
     root = path if path.is_dir() else path.parent
     xdce, csvs = find_files(path)
@@ -289,19 +368,33 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
         raise InputError(path, None, f"no IN Carta CSV export (header with 'WELL LABEL', or 'Row', 'Column' and "
                          f"'<Population> <Measure> wv<N>' columns) in this {where}")
     warnings = WarningLog()
-    read = []
-    total, done = sum(p.stat().st_size for p in csvs), 0
-    for p in csvs:
-        table = read_delimited(p, what="IN Carta CSV", bad_values=options.bad_values, warnings=warnings, sep=",",
-                               text_columns=TEXT_COLUMNS)
-        read.append((p, table, plate_id(table)))
-        done += p.stat().st_size
-        if options.progress:
-            options.progress(done, total)
-    plates = group_by_plate([(p, table, pid) for p, table, pid in read], root.name if path.is_dir() else path.stem)
+    spills: list[SpillDir] = []
+
+    def spill() -> SpillDir:
+        if not spills:
+            spills.append(SpillDir("incarta-"))
+        return spills[0]
+
+    try:
+        return _parse(path, root, xdce, csvs, options, warnings, spill)
+    except BaseException:
+        for s in spills:
+            s.remove()
+        raise
+
+
+def _parse(path: Path, root: Path, xdce: list[Path], csvs: list[Path], options: ParseOptions,
+           warnings: WarningLog, spill: Callable[[], SpillDir]) -> PlateAnalysis:
+    read = _read_all(csvs, options, warnings, spill)
+    plates = group_by_plate([(p, _columns_of(got), pid) for p, got, pid in read],
+                            root.name if path.is_dir() else path.stem)
     chosen = choose_plate(path, plates, options.source_plate)
-    read = [(p, table, _well_rows_cols(table)) for p, table, _ in read if p in plates[chosen]]
-    csvs = [p for p, _, _ in read]
+    for p, got, _ in read:
+        if p not in plates[chosen] and isinstance(got, StreamedCsv):
+            got.blocks.reset()  # another plate's spilled blocks: not needed
+    kept = [(p, got) for p, got, _ in read if p in plates[chosen]]
+    wells = {p: _well_rows_cols(got) for p, got in kept if isinstance(got, DelimitedTable)}
+    csvs = [p for p, _ in kept]
     if xdce:
         if len(xdce) > 1:
             warnings.note(f"several .xdce files found; the layout of {xdce[0].name} was used")
@@ -316,39 +409,52 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
         if options.plate_geometry:
             rows, columns = options.plate_geometry
         else:
-            max_r = max((int(r.max()) for _, _, (r, _) in read if len(r)), default=0)
-            max_c = max((int(c.max()) for _, _, (_, c) in read if len(c)), default=0)
+            streamed = [got for _, got in kept if isinstance(got, StreamedCsv) and got.rows]
+            max_r = max([int(r.max()) for r, _ in wells.values() if len(r)] + [c.max_row for c in streamed],
+                        default=0)
+            max_c = max([int(c.max()) for _, c in wells.values() if len(c)] + [c.max_column for c in streamed],
+                        default=0)
             rows, columns = infer_geometry(max_r, max_c)
             warnings.note(f"no .xdce layout found: plate geometry {rows}x{columns} inferred from the largest well in "
                           "the IN Carta exports (give --plate-geometry to override)")
         plate = Plate(name=chosen, rows=rows, columns=columns)
     tables: list[MeasurementTable] = []
     rois = []
-    for name, (p, table, wells) in zip(_table_names(csvs), read):
-        built, is_objects = _table(p, table, name, wells, plate.columns)
+    for name, (p, got) in zip(_table_names(csvs), kept):
+        if isinstance(got, StreamedCsv):
+            built, is_objects = got.table(name, plate.columns, {"source_file": p.name}), True
+        else:
+            built, is_objects = _table(p, got, name, wells[p], plate.columns)
         tables.append(built)
         if options.rois and is_objects:
-            rois.extend(object_rois(built, list(table.data.columns), warnings))
+            rois.append(object_rois(built, list(_columns_of(got)), warnings))
     return finish(fmt="incarta", version=__version__, root=root, plate=plate, tables=tables, rois=concat_rois(rois),
                   sources=[*xdce, *csvs], warnings=warnings)
-
 
 
 def plates(path: Path) -> list[str]:
     """The plates (acquisitions) the folder's CSVs belong to, grouped as parse groups them.
 
     It reads the CSVs (a Plate ID is a column, not a header line): discovery of an IN Carta folder costs
-    one more read of its exports, which are small next to the images they describe.
+    one more read of its exports, which are small next to the images they describe (large ones are read
+    in blocks, their spilled blocks dropped at once).
     """
     root = path if path.is_dir() else path.parent
     _, csvs = find_files(path)
-    warnings = WarningLog()
-    read = []
-    for p in csvs:
-        table = read_delimited(p, what="IN Carta CSV", bad_values="nan", warnings=warnings, sep=",",
-                               text_columns=TEXT_COLUMNS)
-        read.append((p, table, plate_id(table)))
-    return sorted(group_by_plate(read, root.name if path.is_dir() else path.stem))
+    spills: list[SpillDir] = []
+
+    def spill() -> SpillDir:
+        if not spills:
+            spills.append(SpillDir("incarta-"))
+        return spills[0]
+
+    try:
+        read = _read_all(csvs, ParseOptions(bad_values="nan"), WarningLog(), spill)
+        return sorted(group_by_plate([(p, _columns_of(got), pid) for p, got, pid in read],
+                                     root.name if path.is_dir() else path.stem))
+    finally:
+        for s in spills:
+            s.remove()
 
 
 PARSER = FormatParser(

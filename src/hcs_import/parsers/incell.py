@@ -34,6 +34,7 @@ from ..model import (
     PlateAnalysis,
     T,
     Z,
+    arrays_frame,
     object_keys_frame,
     well_keys_frame,
 )
@@ -214,8 +215,8 @@ def _object_table(name: str, population: SpilledPopulation, plate: Plate, file: 
         wanted = list(template.columns) if columns is None else list(columns)
         keys = [targets[c] for c in wanted if c in targets]
         for part in population.read(keys):
-            yield pd.DataFrame({c: part[targets[c]] if c in targets else _key_column(part, c, plate.columns)
-                                for c in wanted}, copy=False)
+            yield arrays_frame({c: part[targets[c]] if c in targets else _key_column(part, c, plate.columns)
+                                for c in wanted})
 
     infos = {c: ColumnInfo(k, population.units.get(k)) for c, k in targets.items()}
     return MeasurementTable(name, "objects", FrameStream(template, population.rows, read), infos,

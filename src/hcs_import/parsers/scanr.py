@@ -44,6 +44,7 @@ from ..model import (
     MeasurementTable,
     Plate,
     PlateAnalysis,
+    arrays_frame,
     object_keys_frame,
 )
 from ..spill import SpillDir
@@ -321,7 +322,7 @@ class _StreamedExport:
             for target, c in targets.items():
                 if wanted is None or target in wanted:
                     data[target] = arrays[c].astype(bool) if gates.get(c) else arrays[c]
-            frame = pd.DataFrame(data, copy=False)
+            frame = arrays_frame(data)
             return frame if wanted is None else frame[list(wanted)]
 
         def read(wanted: Sequence[str] | None) -> Iterator[pd.DataFrame]:

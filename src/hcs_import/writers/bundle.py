@@ -21,6 +21,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from ..model import MeasurementTable, PlateAnalysis
 from .hdf5_flush import disk_nearly_full
 from .omero_columns import plan_columns, split_columns
 from .omero_tables import write_table
-from .rois_file import write_rois
+from .rois_file import RoisWritten, write_rois
 
 # HDF5 prints its whole error stack on stderr before PyTables raises; the raised error is what we report,
 # as one line (OutputError), so the stack would only be noise around it.
@@ -46,6 +47,7 @@ LAYOUT_FILE = "layout.parquet"
 PLATEMAP_FILE = "platemap.parquet"  # the plate map given with --platemap (see platemap.py)
 PARTIAL_MARK = ".partial-"
 OLD_MARK = ".old-"
+PARALLEL_ROIS = 100_000  # ROIs from which rois.parquet is written beside the tables
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -142,9 +144,36 @@ def _writing(name: str) -> Iterator[None]:
         raise _WriteFailed(name, exc) from exc
 
 
+def _write_rois(path: Path, analysis: PlateAnalysis) -> RoisWritten:
+    with _writing(ROIS_FILE):
+        return write_rois(path, analysis.rois)
+
+
 def _write_into(folder: Path, analysis: PlateAnalysis, tick: Callable[[str], None]) -> Manifest:
     taken: set[str] = set()
     table_entries: list[TableEntry] = []
+    # A large rois.parquet is written on a thread beside the tables: both mostly wait on compression and
+    # the disk with the GIL released (pyarrow, zlib), so on two cores the bundle takes about as long as the
+    # larger of the two instead of their sum (ScanR 1M rows: 2.7 s -> 2.0 s, measured). Both only read
+    # the analysis. Small ones are written after the tables, so files are written in manifest order.
+    if len(analysis.rois) < PARALLEL_ROIS:
+        _write_tables(folder, analysis, tick, taken, table_entries)
+        rois = _write_rois(folder / ROIS_FILE, analysis)
+    else:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hcs-rois") as pool:
+            pending = pool.submit(_write_rois, folder / ROIS_FILE, analysis)
+            try:
+                _write_tables(folder, analysis, tick, taken, table_entries)
+            except BaseException:
+                pending.cancel()
+                raise
+            rois = pending.result()
+    tick(ROIS_FILE)
+    return _finish_manifest(folder, analysis, table_entries, rois)
+
+
+def _write_tables(folder: Path, analysis: PlateAnalysis, tick: Callable[[str], None], taken: set[str],
+                  table_entries: list[TableEntry]) -> None:
     for table in analysis.tables:
         stem = _unique_file(safe_name(table.name), taken)
         parts = split_columns(plan_columns(table))
@@ -165,9 +194,10 @@ def _write_into(folder: Path, analysis: PlateAnalysis, tick: Callable[[str], Non
                 }
             )
             tick(rel)
-    with _writing(ROIS_FILE):
-        rois = write_rois(folder / ROIS_FILE, analysis.rois)
-    tick(ROIS_FILE)
+
+
+def _finish_manifest(folder: Path, analysis: PlateAnalysis, table_entries: list[TableEntry],
+                     rois: RoisWritten) -> Manifest:
     manifest: Manifest = {
         "schema_version": SCHEMA_VERSION,
         "hcs_import_version": __version__,
