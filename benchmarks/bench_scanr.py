@@ -43,37 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
-    print(harness.machine_line(), flush=True)
     folder = export_for(args.rows, args.columns, args.seed)
-    data = folder / "ParameterData_Main.txt"
-    with open(data, "rb") as fh:
-        n_columns = fh.readline().count(b"\t") + 1
-    size_mb = data.stat().st_size / 1e6
-    print(f"file {data} ({size_mb:.0f} MB, {n_columns} columns)", flush=True)
-    out = harness.WORK / "out" / folder.name
-    shutil.rmtree(out, ignore_errors=True)
-
-    floor = harness.run("floor (pandas)", "contenders.py", "csv_floor", str(data))
-    print(floor.line(), flush=True)
-    hcs = harness.run("hcs-import", "contenders.py", "hcs", str(folder), str(out), "scanr", "0", "16x24")
-    print(hcs.line(), flush=True)
-
-    print(f"\nScanR: {floor.info['rows']:,} rows x {n_columns} columns, {size_mb:.0f} MB")
-    lines = [
-        harness.machine_line(),
-        harness.ratio_line("ScanR hcs-import / floor (parse only)", hcs, floor, num_s=hcs.phases["parse"]),
-        harness.ratio_line("ScanR hcs-import / floor (end to end)", hcs, floor),
-        "RATIO ScanR reference / hcs-import: n/a (omero-py populate_roi has no ScanR reader)",
-        harness.memory_line(floor),
-        harness.memory_line(hcs),
-    ]
-    print("\n".join(lines), flush=True)
-    harness.save(harness.WORK / f"results-scanr-{args.rows}.json", {
-        "machine": harness.machine(), "command": " ".join(sys.argv), "file_mb": size_mb,
-        "results": {"floor": vars(floor), "hcs": vars(hcs)}, "lines": lines,
-    })
-    return 0
-
+    return harness.delimited_run("ScanR", "scanr", folder, [folder / "ParameterData_Main.txt"], "scanr", "16x24",
+                                 args.rows)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -197,3 +197,34 @@ def memory_line(m: Measurement) -> str:
 def save(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def delimited_run(label: str, kind: str, folder: Path, files: list[Path], fmt: str, geometry: str,
+                  argv_rows: int) -> int:
+    """Floor (pandas reads `files`) vs hcs-import end to end on `folder`, printed and saved as one run."""
+    import shutil
+
+    print(machine_line(), flush=True)
+    size_mb = sum(f.stat().st_size for f in files) / 1e6
+    print(f"files {', '.join(f.name for f in files)} ({size_mb:.0f} MB)", flush=True)
+    out = WORK / "out" / folder.name
+    shutil.rmtree(out, ignore_errors=True)
+    floor = run("floor (pandas)", "contenders.py", "csv_floor", *map(str, files))
+    print(floor.line(), flush=True)
+    hcs = run("hcs-import", "contenders.py", "hcs", str(folder), str(out), fmt, "0", geometry)
+    print(hcs.line(), flush=True)
+    print(f"\n{label}: {floor.info['rows']:,} rows, {size_mb:.0f} MB")
+    lines = [
+        machine_line(),
+        ratio_line(f"{label} hcs-import / floor (parse only)", hcs, floor, num_s=hcs.phases["parse"]),
+        ratio_line(f"{label} hcs-import / floor (end to end)", hcs, floor),
+        f"RATIO {label} reference / hcs-import: n/a (omero-py populate_roi has no {label} reader)",
+        memory_line(floor),
+        memory_line(hcs),
+    ]
+    print("\n".join(lines), flush=True)
+    save(WORK / f"results-{kind}-{argv_rows}.json", {
+        "machine": machine(), "command": " ".join(sys.argv), "file_mb": size_mb,
+        "results": {"floor": vars(floor), "hcs": vars(hcs)}, "lines": lines,
+    })
+    return 0

@@ -37,7 +37,7 @@ def test_mutants_end_cleanly(fmt: str, tmp_path: Path) -> None:
 STREAMED = {"HCS_IMPORT_STREAM_BYTES": "0", "HCS_IMPORT_BLOCK_BYTES": "4096"}
 
 
-@pytest.mark.parametrize("fmt", ["scanr", "incarta"])
+@pytest.mark.parametrize("fmt", ["scanr", "incarta", "columbus"])
 def test_streamed_mutants_end_cleanly(fmt: str, tmp_path: Path) -> None:
     pristine = fuzz.generate(fmt, tmp_path / "pristine")
     findings = []

@@ -164,8 +164,10 @@ class Shapes:
     c: int = -1
 
 
-# A batch -> the shapes picked from it, and objects left without a shape (warning text -> count).
-ShapeSelector = Callable[[pd.DataFrame], tuple[list[Shapes], dict[str, int]]]
+# A batch -> the shapes picked from it, and objects left without a shape: warning text -> (count, the first
+# example, or None for "<count> of <rows> objects").
+Lost = dict[str, tuple[int, str | None]]
+ShapeSelector = Callable[[pd.DataFrame], tuple[list[Shapes], Lost]]
 
 
 def selected_rois(table: MeasurementTable, columns: Sequence[str], select: ShapeSelector,
@@ -178,7 +180,7 @@ def selected_rois(table: MeasurementTable, columns: Sequence[str], select: Shape
     written. The shapes of one row sit together, in table-row order, however many kinds `select`
     returns: that is the order the uploader streams without holding a population in memory.
     """
-    lost: dict[str, int] = {}
+    lost: Lost = {}
     if isinstance(table.data, pd.DataFrame):
         picked, lost = select(table.data[list(columns)])
         frame: Frame = _selected(table.data, table.name, 0, picked)
@@ -188,11 +190,13 @@ def selected_rois(table: MeasurementTable, columns: Sequence[str], select: Shape
         for batch in table.batches(list(columns)):
             picked, gone = select(batch)
             count += sum(len(s.rows) for s in picked)
-            for text, n in gone.items():
-                lost[text] = lost.get(text, 0) + n
-    for text, n in lost.items():
+            for text, (n, example) in gone.items():
+                before, first = lost.get(text, (0, None))
+                lost[text] = (before + n, first if first is not None or not n else example)
+    for text, (n, example) in lost.items():
         if n:
-            warnings.add(f"{table.name}: {text}", f"{n} of {table.rows} objects", n)
+            warnings.add(f"{table.name}: {text}", example if example is not None else f"{n} of {table.rows} objects",
+                         n)
     if isinstance(table.data, pd.DataFrame):
         return frame
     keys = [k for k in _SHAPE_KEYS if k not in columns]

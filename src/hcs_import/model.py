@@ -157,7 +157,7 @@ def iter_batches(data: Frame, columns: Sequence[str] | None = None, size: int | 
         yield pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]
 
 
-def arrays_frame(arrays: Mapping[str, Any]) -> pd.DataFrame:
+def arrays_frame(arrays: Mapping[Any, Any]) -> pd.DataFrame:
     """A DataFrame of numpy arrays without copies, object arrays kept as object.
 
     Why: pandas 3 turns every object array of strings into an Arrow string column on construction, one

@@ -31,14 +31,17 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..assemble import build_table, concat_rois, finish, point_rois, shapes_for_rows
+from ..assemble import Lost, Shapes, ShapeSelector, build_table, concat_rois, finish, point_rois, selected_rois
 from ..errors import InputError
 from ..issues_log import WarningLog
-from ..model import ColumnInfo, MeasurementTable, Plate, PlateAnalysis, T, Z, object_keys_frame, well_keys_frame
+from ..model import ColumnInfo, Frame, MeasurementTable, Plate, PlateAnalysis, T, Z, object_keys_frame, well_keys_frame
+from ..spill import SpillDir
 from ..wells import infer_geometry
 from .base import Evidence, FormatParser, Generator, Located, NotAPlate, ParseOptions, make_source
+from .columbus_stream import StreamedExport, new_export
 from .common import choose_plate, distinct_index, files_below, is_unnamed_empty, plate_root
 from .delimited import KEY_LIMIT
+from .delimited_stream import streams
 from .mias_text import TextTable, choose_encoding, prepare_chunk, read_chunks, split_lines, split_unit
 
 ROW, COLUMN, FIELD, OBJECT_NO, X, Y = "Row", "Column", "Field", "Object No", "X", "Y"
@@ -187,6 +190,15 @@ def group_by_plate(exports: list[ExportFile], root: Path) -> dict[str, list[Expo
     return named
 
 
+def _require(export: ExportFile, names: list[str]) -> None:
+    """The key columns its kind needs (`Field` can be missing from a damaged header: a clear error)."""
+    wanted = [ROW, COLUMN] + ([FIELD] if export.kind != "wells" else []) + (
+        [OBJECT_NO] if export.kind == "objects" else [])
+    for required in wanted:
+        if required not in names:
+            raise InputError(export.path, f"line {export.header_index + 1}", f"no {required!r} column in the header")
+
+
 def _read(export: ExportFile, options: ParseOptions,
           warnings: WarningLog) -> tuple[TextTable, np.ndarray, dict[str, np.ndarray], list[str]]:
     data = export.path.read_bytes()
@@ -195,9 +207,7 @@ def _read(export: ExportFile, options: ParseOptions,
     chunk = prepare_chunk(export.path, data, lines, export.header_index, enc, options.bad_values, warnings,
                           export.sep)
     names = [n.strip() for n in chunk.header]
-    for required in (ROW, COLUMN):
-        if required not in names:
-            raise InputError(export.path, f"line {export.header_index + 1}", f"no {required!r} column in the header")
+    _require(export, names)
     keys = [k for k in (ROW, COLUMN, FIELD, OBJECT_NO, TIMEPOINT, PLANE) if k in names]
     text = read_chunks([chunk], options.bad_values, warnings, numeric=keys, sep=export.sep)
     ok, key_values = _keys(text, names, export, options.bad_values, warnings)
@@ -276,41 +286,70 @@ def _build(export: ExportFile, name: str, text: TextTable, ok: np.ndarray, key_v
     return build_table(name, export.kind, keys, measurements, infos, meta)  # type: ignore[arg-type]
 
 
+def _build_streamed(export: ExportFile, name: str, streamed: StreamedExport, columns: int, planes: Planes,
+                    warnings: WarningLog) -> MeasurementTable:
+    """A streamed object export's table, with the warnings `_build` gives a whole one, in its order."""
+    for column in (TIMEPOINT, PLANE):
+        missing = streamed.missing.get(column, 0)
+        if missing:
+            warnings.add(f"{export.path.name}: rows without a {column}, placed on its first value",
+                         f"{missing} rows", missing)
+    for i in sorted(streamed.filled):
+        warnings.add(f"{export.path.name}: a column without a name in the header holds values; kept as "
+                     f"'column {i + 1}'", f"column {i + 1}")
+
+    def index(column: str, values: np.ndarray) -> np.ndarray:
+        distinct = planes.times if column == TIMEPOINT else planes.planes
+        return distinct_index(values, distinct, column, T if column == TIMEPOINT else Z)[0]
+
+    meta: dict[str, str | int | float] = {"columbus.file": export.path.name,
+                                          **{f"general: {k}": v for k, v in export.general.items()}}
+    return streamed.table(name, columns, {ROW, COLUMN, FIELD, OBJECT_NO}, IDENTIFIER_COLUMNS, index, meta)
+
+
 def parse_boxes(values: np.ndarray) -> np.ndarray:
     """Harmony `[x1,y1,x2,y2]` boxes as an (n, 4) float array; NaN rows where a cell is not such a box."""
     extracted = pd.Series(values, dtype=object).astype(str).str.extract(_BOX_RE)
     return extracted.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64).reshape(-1, 4)
 
 
-def object_rois(table: MeasurementTable, warnings: WarningLog) -> list:
+def _select_boxes(has_xy: bool) -> ShapeSelector:
     """Rectangles from `Bounding Box` where it is a box; Points at `X`/`Y` for the other objects."""
+
+    def select(batch: pd.DataFrame) -> tuple[list[Shapes], Lost]:
+        lost: Lost = {}
+        raw = batch[BOUNDING_BOX]
+        boxes = parse_boxes(raw.to_numpy())
+        boxed = np.isfinite(boxes).all(axis=1) & (boxes[:, 2] >= boxes[:, 0]) & (boxes[:, 3] >= boxes[:, 1])
+        written = raw.notna().to_numpy() & (raw.astype(str).str.strip() != "").to_numpy()
+        bad = written & ~boxed
+        if bad.any():
+            lost[f"{BOUNDING_BOX} values that are not [x1,y1,x2,y2]; a Point (or no ROI) made"] = (
+                int(bad.sum()), f"{str(raw.iloc[int(np.flatnonzero(bad)[0])])[:60]!r}")
+        rows = np.flatnonzero(boxed)
+        picked = [Shapes("rectangle", rows, {"x": boxes[rows, 0], "y": boxes[rows, 1],
+                                             "width": boxes[rows, 2] - boxes[rows, 0],
+                                             "height": boxes[rows, 3] - boxes[rows, 1]})]
+        if has_xy:
+            x = batch[X].to_numpy(dtype=np.float64)
+            y = batch[Y].to_numpy(dtype=np.float64)
+            points = ~boxed & np.isfinite(x) & np.isfinite(y)
+            lost[f"objects with neither a {BOUNDING_BOX} nor X/Y, no ROI made"] = (int((~boxed & ~points).sum()), None)
+            prow = np.flatnonzero(points)
+            picked.append(Shapes("point", prow, {"x": x[prow], "y": y[prow]}))
+        return picked, lost
+
+    return select
+
+
+def object_rois(table: MeasurementTable, warnings: WarningLog) -> list[Frame]:
+    """Rectangles from `Bounding Box` where it is a box; Points at `X`/`Y` for the other objects (in memory
+    or streamed, as the table is)."""
     columns = table.data.columns
     has_xy = X in columns and Y in columns
     if BOUNDING_BOX not in columns:
         return [point_rois(table, X, Y, warnings)] if has_xy else []
-    frame = table.frame()
-    boxes = parse_boxes(frame[BOUNDING_BOX].to_numpy())
-    boxed = np.isfinite(boxes).all(axis=1) & (boxes[:, 2] >= boxes[:, 0]) & (boxes[:, 3] >= boxes[:, 1])
-    written = frame[BOUNDING_BOX].notna().to_numpy() & (frame[BOUNDING_BOX].astype(str).str.strip() != "").to_numpy()
-    bad = written & ~boxed
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        warnings.add(f"{table.name}: {BOUNDING_BOX} values that are not [x1,y1,x2,y2]; a Point (or no ROI) made",
-                     f"{str(frame[BOUNDING_BOX].iloc[i])[:60]!r}", int(bad.sum()))
-    rows = np.flatnonzero(boxed)
-    out = [shapes_for_rows(table, rows, "rectangle", x=boxes[rows, 0], y=boxes[rows, 1],
-                           width=boxes[rows, 2] - boxes[rows, 0], height=boxes[rows, 3] - boxes[rows, 1])]
-    if has_xy:
-        x = frame[X].to_numpy(dtype=np.float64)
-        y = frame[Y].to_numpy(dtype=np.float64)
-        points = ~boxed & np.isfinite(x) & np.isfinite(y)
-        lost = int((~boxed & ~points).sum())
-        if lost:
-            warnings.add(f"{table.name}: objects with neither a {BOUNDING_BOX} nor X/Y, no ROI made",
-                         f"{lost} of {len(frame)} objects", lost)
-        prow = np.flatnonzero(points)
-        out.append(shapes_for_rows(table, prow, "point", x=x[prow], y=y[prow]))
-    return out
+    return [selected_rois(table, [BOUNDING_BOX, *([X, Y] if has_xy else [])], _select_boxes(has_xy), warnings)]
 
 
 def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
@@ -322,17 +361,59 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
     plate_name = choose_plate(path, {k: [e.path for e in v] for k, v in plates.items()}, options.source_plate)
     exports = plates[plate_name]
     warnings = WarningLog()
-    parsed = [(e, *_read(e, options, warnings)) for e in exports]
+    spill: SpillDir | None = None
+    try:
+        parsed: list[tuple] = []
+        streamed: dict[Path, StreamedExport] = {}
+        for e in exports:
+            if e.kind == "objects" and streams(e.path):
+                spill = spill or SpillDir("columbus-")
+                streamed[e.path] = _stream(e, options, warnings, spill, len(streamed))
+            else:
+                parsed.append((e, *_read(e, options, warnings)))
+        return _assemble(path, root, plate_name, exports, parsed, streamed, options, warnings)
+    except BaseException:
+        if spill is not None:
+            spill.remove()
+        raise
+
+
+def _stream(export: ExportFile, options: ParseOptions, warnings: WarningLog, spill: SpillDir,
+            index: int) -> StreamedExport:
+    """An object export read in blocks (columbus_stream), each block's keys checked as `_read` checks them."""
+
+    def take(into: StreamedExport, table: TextTable) -> None:
+        names = list(into.header)
+        _require(export, names)
+        ok, key_values = _keys(table, names, export, options.bad_values, warnings)
+        planes = {c: np.asarray(table.frame[names.index(c)], dtype=np.float64) if c in names else None
+                  for c in (TIMEPOINT, PLANE)}
+        into.keep(table, ok, key_values, planes)
+
+    into = new_export(export.path, spill, f"objects{index}")
+    into.read(export.header_index, export.sep, options.bad_values, warnings,
+              [ROW, COLUMN, FIELD, OBJECT_NO, TIMEPOINT, PLANE], take)
+    return into
+
+
+def _assemble(path: Path, root: Path, plate_name: str, exports: list[ExportFile], parsed: list[tuple],
+              streamed: dict[Path, StreamedExport], options: ParseOptions, warnings: WarningLog) -> PlateAnalysis:
     if options.plate_geometry:
         rows, cols = options.plate_geometry
     else:
-        max_r = max((int(kv[ROW][ok].max()) for _, _, ok, kv, _ in parsed if ok.any()), default=1) - 1
-        max_c = max((int(kv[COLUMN][ok].max()) for _, _, ok, kv, _ in parsed if ok.any()), default=1) - 1
+        grown = [s for s in streamed.values() if s.rows]
+        max_r = max([int(kv[ROW][ok].max()) - 1 for _, _, ok, kv, _ in parsed if ok.any()] +
+                    [s.max_row for s in grown], default=0)
+        max_c = max([int(kv[COLUMN][ok].max()) - 1 for _, _, ok, kv, _ in parsed if ok.any()] +
+                    [s.max_column for s in grown], default=0)
         rows, cols = infer_geometry(max_r, max_c)
         warnings.note(f"Columbus: no plate layout in the exports: plate geometry {rows}x{cols} inferred from the "
                       "largest well (give --plate-geometry to override)")
     general = {k: v for e in exports for k, v in e.general.items()}
-    planes = Planes(_distinct(parsed, TIMEPOINT), _distinct(parsed, PLANE))
+    planes = Planes(*(np.unique(np.concatenate([_distinct(parsed, c),
+                                                *(np.asarray(sorted(s.distinct.get(c, ())), dtype=np.float64)
+                                                  for s in streamed.values())]))
+                      for c in (TIMEPOINT, PLANE)))
     for column, distinct, key in ((TIMEPOINT, planes.times, T), (PLANE, planes.planes, Z)):
         note = distinct_index(distinct, distinct, column, key)[1]
         if note:
@@ -342,7 +423,8 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
     tables: list[MeasurementTable] = []
     rois = []
     taken: set[str] = set()
-    for export, text, ok, key_values, names in parsed:
+    whole = {e.path: rest for e, *rest in parsed}
+    for export in exports:
         if export.kind == "objects":
             name = population_name(export)
         else:
@@ -353,7 +435,11 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
             unique = f"{name} ({n})"
             n += 1
         taken.add(unique)
-        table = _build(export, unique, text, ok, key_values, names, cols, planes, warnings)
+        if export.path in streamed:
+            table = _build_streamed(export, unique, streamed[export.path], cols, planes, warnings)
+        else:
+            text, ok, key_values, names = whole[export.path]
+            table = _build(export, unique, text, ok, key_values, names, cols, planes, warnings)
         tables.append(table)
         if options.rois and export.kind == "objects":
             rois.extend(object_rois(table, warnings))

@@ -327,15 +327,12 @@ def convert_columns(data: dict[str, np.ndarray], names: list[str], infos: dict[s
         if arr.dtype != object:  # numbers and bools as pyarrow typed them
             columns[name] = arr
             continue
+        fixed = decided.get(name) if decided is not None else None
+        if name in text or fixed == "text":
+            columns[name] = arr
+            continue
         col = pd.Series(arr, dtype=object)
         present_mask = col.notna()
-        if name in text:
-            columns[name] = arr
-            continue
-        fixed = decided.get(name) if decided is not None else None
-        if fixed == "text":
-            columns[name] = arr
-            continue
         if not present_mask.any():
             columns[name] = np.full(len(arr), np.nan)
             if decided is not None:
@@ -395,6 +392,21 @@ def whole_numbers(table: DelimitedTable, column: str, *, minimum: int, expected:
     return arr.astype(np.int64)
 
 
+def distinct_text(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """(codes, texts): every row's index into `texts`, its distinct values as stripped text ("" for empty).
+
+    Why: key columns of text (row letters, well labels, plate ids) hold a few hundred distinct values over
+    millions of rows; stripping and parsing each distinct value once, not each row, is what keeps them
+    cheap (pandas 3's per-row `astype(str)` and `isna` on text cost a block's parse time again).
+    """
+    codes, uniques = pd.factorize(values.to_numpy(), use_na_sentinel=True)
+    texts = [str(u).strip() for u in uniques]
+    if (codes < 0).any():
+        codes = np.where(codes < 0, len(texts), codes)
+        texts.append("")
+    return codes, texts
+
+
 def well_label_keys(table: DelimitedTable, column: str, expected: str,
                     prefix: str | re.Pattern[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """0-based (well rows, well columns) of a column of well labels (`B03`, `B3`, `B - 3`), after removing
@@ -406,15 +418,12 @@ def well_label_keys(table: DelimitedTable, column: str, expected: str,
     from ..wells import parse_well_label
 
     values = table.data[column]
-    text = values.astype(object).where(values.notna(), "").astype(str)
-    if prefix:
-        text = text.str.replace(prefix, "", regex=True)
-    text = text.str.strip()
-    codes, uniques = pd.factorize(text)
+    codes, texts = distinct_text(values)
     pairs = []
-    for u in uniques:
+    for u in texts:
+        label = re.sub(prefix, "", u).strip() if prefix else u
         try:
-            pairs.append(parse_well_label(u))
+            pairs.append(parse_well_label(label))
         except ValueError:
             i = int(np.flatnonzero(codes == len(pairs))[0])
             raise table.error(i, column, f"value {str(values.iloc[i])[:40]!r}: {expected}") from None

@@ -36,7 +36,7 @@ import pyarrow.csv as pacsv
 
 from ..errors import InputError
 from ..issues_log import WarningLog
-from ..model import ColumnInfo
+from ..model import ColumnInfo, arrays_frame
 from .common import is_unnamed_empty
 from .delimited import (
     NULL_SPELLINGS,
@@ -227,7 +227,7 @@ def _read_blocks(path: Path, header: Header, names: list[str], infos: dict[str, 
                     if not empty:  # values after all: read again keeping the column, as a whole read would
                         raise _ReadAgain(keep=name)
                     del columns[name]
-            frame = pd.DataFrame(columns, copy=False) if columns else pd.DataFrame(index=range(batch.num_rows))
+            frame = arrays_frame(columns) if columns else pd.DataFrame(index=range(batch.num_rows))
             kept = {n: i for n, i in infos.items() if n in frame.columns}
             consume(DelimitedTable(path, header, frame, kept, first_row=rows))
             rows += batch.num_rows
@@ -310,17 +310,16 @@ class BlockSpill:
 
 def _arrow(values: np.ndarray) -> pa.Array:
     if values.dtype == object:
-        return pa.array(values.tolist(), type=pa.string(), from_pandas=True) if _all_text(values) else \
-            pa.array([None if v is None else str(v) for v in values.tolist()], type=pa.string())
+        try:  # text and None (nearly always): pyarrow converts the array itself
+            return pa.array(values, type=pa.string(), from_pandas=True)
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            return pa.array([None if v is None else str(v) for v in values.tolist()], type=pa.string())
     return pa.array(values)
-
-
-def _all_text(values: np.ndarray) -> bool:
-    return all(v is None or isinstance(v, str) for v in values.tolist())
 
 
 def _numpy(column: pa.ChunkedArray, dtype: np.dtype[Any]) -> np.ndarray:
     if dtype.kind == "O":
-        return np.asarray(column.to_pylist(), dtype=object)
+        text: np.ndarray = column.to_numpy(zero_copy_only=False)
+        return text if text.dtype == object else text.astype(object)
     arr: np.ndarray = column.to_numpy()
     return arr if arr.dtype == dtype else arr.astype(dtype)

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..assemble import Shapes, ShapeSelector, build_table, concat_rois, finish, selected_rois
+from ..assemble import Lost, Shapes, ShapeSelector, build_table, concat_rois, finish, selected_rois
 from ..errors import InputError
 from ..issues_log import WarningLog
 from ..model import (
@@ -53,7 +53,15 @@ from ..spill import SpillDir
 from ..wells import infer_geometry, row_index
 from .base import Evidence, FormatParser, Generator, Located, NotAPlate, ParseOptions, make_source, plates_or_note
 from .common import choose_plate, files_below, plate_root
-from .delimited import DelimitedTable, index_column, read_delimited, read_header, well_label_keys, whole_numbers
+from .delimited import (
+    DelimitedTable,
+    distinct_text,
+    index_column,
+    read_delimited,
+    read_header,
+    well_label_keys,
+    whole_numbers,
+)
 from .delimited_stream import streams
 from .incarta_stream import StreamedCsv, stream_csv
 from .incell_xdce import is_xdce, parse_xdce
@@ -133,14 +141,13 @@ def _well_rows_cols(table: DelimitedTable) -> tuple[np.ndarray, np.ndarray]:
         if pd.api.types.is_numeric_dtype(values):
             rows = whole_numbers(table, row_col, minimum=1, expected="a row letter or 1-based row number") - 1
         else:
-            text = values.astype(object).where(values.notna(), "").astype(str).str.strip()
-            codes, uniques = pd.factorize(text)
+            codes, uniques = distinct_text(values)
             mapped = []
             for u in uniques:
                 try:
                     mapped.append(row_index(u) if u.isalpha() else int(u) - 1)
                 except ValueError:
-                    i = int(np.flatnonzero(text.to_numpy() == u)[0])
+                    i = int(np.flatnonzero(codes == len(mapped))[0])
                     raise table.error(i, row_col, f"value {u!r}: expected a row letter (A, B, ...)") from None
             rows = np.asarray(mapped, dtype=np.int64)[codes]
         return rows, columns
@@ -194,9 +201,9 @@ def roi_selector(names: list[str]) -> tuple[list[str], ShapeSelector]:
                                   *(n for xy in centres.values() if xy for n in xy),
                                   *(n for x, y, _ in alone for n in (x, y))]))
 
-    def select(batch: pd.DataFrame) -> tuple[list[Shapes], dict[str, int]]:
+    def select(batch: pd.DataFrame) -> tuple[list[Shapes], Lost]:
         picked: list[Shapes] = []
-        lost: dict[str, int] = {}
+        lost: Lost = {}
         for pop, parts, c in boxes:
             geo = batch[list(parts)].to_numpy(dtype=np.float64)
             ok = np.isfinite(geo).all(axis=1)
@@ -209,13 +216,13 @@ def roi_selector(names: list[str]) -> tuple[list[str], ShapeSelector]:
                 prow = np.flatnonzero(~ok & np.isfinite(xy).all(axis=1))
                 picked.append(Shapes("point", prow, {"x": xy[prow, 0], "y": xy[prow, 1]}, c))
                 ok[prow] = True
-            lost[f"{pop} objects without a box or centre, no ROI made"] = int((~ok).sum())
+            lost[f"{pop} objects without a box or centre, no ROI made"] = (int((~ok).sum()), None)
         for x, y, c in alone:
             xy = batch[[x, y]].to_numpy(dtype=np.float64)
             ok = np.isfinite(xy).all(axis=1)
             prow = np.flatnonzero(ok)
             picked.append(Shapes("point", prow, {"x": xy[prow, 0], "y": xy[prow, 1]}, c))
-            lost[f"objects without {x}/{y}, no ROI made"] = int((~ok).sum())
+            lost[f"objects without {x}/{y}, no ROI made"] = (int((~ok).sum()), None)
         return picked, lost
 
     return columns, select
@@ -233,8 +240,7 @@ def plate_ids(table: DelimitedTable) -> set[str]:
         col = _column(table, pid)
         if col is None:
             continue
-        values = table.data[col].dropna().astype(str).str.strip()
-        return {str(v) for v in pd.unique(values[values != ""])}
+        return set(distinct_text(table.data[col])[1]) - {""}
     return set()
 
 

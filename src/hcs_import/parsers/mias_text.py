@@ -17,12 +17,14 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import InputError
 from ..issues_log import WarningLog
+from ..model import arrays_frame
 from .common import SPECIAL_NUMBERS
 
 # Windows-made exports that are not UTF-8 are read as Windows-1252 (a superset of Latin-1's printable
@@ -176,25 +178,26 @@ def _convert(values: pd.Series, name: str, table_paths: tuple[Path, ...], file: 
 
 
 def prepare_chunk(path: Path, data: bytes, lines: Lines, header_index: int, encoding: str, bad_values: str,
-                  warnings: WarningLog, sep: str = "\t") -> Chunk:
+                  warnings: WarningLog, sep: str = "\t", line_offset: int = 0) -> Chunk:
     """Check the rows after line `header_index` (0-based) against the header's field count.
 
     A row with too few or too many fields is an error naming its line ("error"), or is counted and kept
-    (missing fields NaN, extra fields cut) ("nan").
+    (missing fields NaN, extra fields cut) ("nan"). `line_offset`: lines of the file before `data`'s
+    first line, when `data` is the header followed by a block of a file read in blocks (columbus_stream).
     """
     header = tuple(lines.text(data, header_index, encoding).split(sep))
     width = len(header)
     body = np.arange(header_index + 1, len(lines))
     body = body[~lines.blank()[body]]
     fields = lines.separators[body] + 1
-    row_lines = body + 1
+    row_lines = body + 1 + line_offset
     short, long_ = fields < width, fields > width
     if short.any() or long_.any():
         first = int(np.flatnonzero(short | long_)[0])
         if bad_values == "error":
             raise InputError(path, f"line {int(row_lines[first])}",
                              f"expected {width} {'tab' if sep == chr(9) else repr(sep)}-separated fields as in "
-                             f"the header on line {header_index + 1}, found {int(fields[first])}; "
+                             f"the header on line {header_index + 1 + line_offset}, found {int(fields[first])}; "
                              "the file may be truncated or garbled")
         if short.any():
             i = int(np.flatnonzero(short)[0])
@@ -209,15 +212,18 @@ def prepare_chunk(path: Path, data: bytes, lines: Lines, header_index: int, enco
         raw += b"\n"
     if raw and encoding not in ("utf-8", "utf-8-sig"):
         raw = raw.decode(encoding, "replace").encode("utf-8")
-    return Chunk(path, header, header_index + 1, raw, row_lines, bool(long_.any()))
+    return Chunk(path, header, header_index + 1 + line_offset, raw, row_lines, bool(long_.any()))
 
 
-def read_chunks(chunks: list[Chunk], bad_values: str, warnings: WarningLog, numeric: Collection[str] | None = None,
-                all_numeric: bool = False, sep: str = "\t") -> TextTable:
+def read_chunks(chunks: list[Chunk], bad_values: str, warnings: WarningLog,
+                numeric: Collection[str | int] | None = None,
+                all_numeric: bool = False, sep: str = "\t", text: Collection[int] = ()) -> TextTable:
     """Parse the rows of several files that share one header with a single pandas C-parser pass.
 
-    numeric: names that must be numbers (bad values are errors or counted NaN); other columns are
+    numeric: names (or positions) that must be numbers (bad values are errors or counted NaN); others are
     numeric when any value is a number, text when none is. all_numeric: every column must be numeric.
+    text: positions of columns kept as text whatever their values (a file read in blocks: decided by an
+    earlier block).
     """
     header = chunks[0].header
     width = len(header)
@@ -228,7 +234,7 @@ def read_chunks(chunks: list[Chunk], bad_values: str, warnings: WarningLog, nume
     if not len(row_lines):
         frame = pd.DataFrame({i: pd.Series(dtype=np.float64) for i in range(width)})
     else:
-        kwargs = {
+        kwargs: dict[str, Any] = {
             "sep": sep,
             "header": None,
             "names": list(range(width)),
@@ -238,6 +244,8 @@ def read_chunks(chunks: list[Chunk], bad_values: str, warnings: WarningLog, nume
             "skip_blank_lines": True,
             "encoding": "utf-8",
         }
+        if text:
+            kwargs["dtype"] = {i: object for i in text}
         try:
             if any(c.long_rows for c in chunks):
                 frame = pd.read_csv(io.BytesIO(body), engine="python", on_bad_lines=lambda f: f[:width], **kwargs)
@@ -251,12 +259,16 @@ def read_chunks(chunks: list[Chunk], bad_values: str, warnings: WarningLog, nume
             raise InputError(paths[0] if len(paths) == 1 else paths[0].parent, None,
                              f"read {len(frame)} rows but the files have {len(row_lines)} non-empty lines; "
                              "a file may be garbled")
-    wanted = set(numeric or ())
+    wanted = {n for n in numeric or () if isinstance(n, str)}
+    numeric_at = {n for n in numeric or () if isinstance(n, int)}
     columns = {}
     for i, name in enumerate(header):
+        if i in text:
+            columns[i] = frame[i].to_numpy(dtype=object, na_value=None)
+            continue
         columns[i] = _convert(frame[i], name or f"column {i + 1}", paths, file, row_lines, bad_values, warnings,
-                              all_numeric or name.strip() in wanted)
-    return TextTable(header, pd.DataFrame(columns, copy=False), paths, file, row_lines)
+                              all_numeric or name.strip() in wanted or i in numeric_at)
+    return TextTable(header, arrays_frame(columns), paths, file, row_lines)
 
 
 def read_table(path: Path, data: bytes, lines: Lines, header_index: int, encoding: str, bad_values: str,
