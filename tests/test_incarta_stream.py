@@ -137,3 +137,21 @@ def test_a_large_per_well_file_is_still_a_wells_table(plate: Path, tmp_path: Pat
     assert {k for k, _ in kinds.values()} >= {"wells", "objects"}
     assert all(not s for k, s in kinds.values() if k == "wells")
     _same(whole, streamed)
+
+
+def test_discovery_of_large_csvs_reads_only_their_plate_id_column(plate: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from hcs_import.parsers import incarta
+
+    several = write_incarta_plate(tmp_path / "two", SynthSpec(wells=24, objects=40, layout="several-plates"))
+    monkeypatch.setattr(ds, "STREAM_BYTES", 1 << 40)
+    expected = incarta.plates(several)
+    monkeypatch.setattr(ds, "STREAM_BYTES", 0)
+    monkeypatch.setattr(incarta, "_read_all", lambda *a: pytest.fail("a large CSV was parsed for discovery"))
+    assert incarta.plates(several) == expected and len(expected) == 2
+
+    def edit(frame: pd.DataFrame) -> None:
+        frame.loc[len(frame) // 2, "Plate ID"] = "another plate"
+
+    with pytest.raises(InputError, match="rows of 2 plates"):
+        incarta.plates(_csv(plate, tmp_path, edit))

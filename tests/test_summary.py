@@ -36,3 +36,50 @@ def test_per_field_tables_are_summarised_when_there_are_no_objects() -> None:
         {"well": "B01", "Fields count": 1, "Fields Intensity mean": 5.0},
     ]
     assert wells.info("Fields count").note == "fields per well"
+
+
+def _interleaved(n: int, wells: int, batch: int) -> tuple[MeasurementTable, MeasurementTable]:
+    """The same object table whole and as a stream of `batch`-row batches, its wells interleaved row by row
+    (as real IN Carta exports are: object 1 of every field, then object 2, ...)."""
+    from hcs_import.model import FrameStream
+
+    rng = np.random.default_rng(3)
+    w = np.arange(n) % wells
+    keys = object_keys_frame(w // 12, w % 12, np.zeros(n), np.arange(n) // wells, 12)
+    data = pd.concat([keys, pd.DataFrame({"Area": rng.normal(50, 9, n), "Count": rng.integers(0, 9, n)})], axis=1)
+
+    def read(columns):  # type: ignore[no-untyped-def]
+        for start in range(0, n, batch):
+            part = data.iloc[start : start + batch].reset_index(drop=True)
+            yield part if columns is None else part[list(columns)]
+
+    stream = FrameStream(data.iloc[:0], n, read)
+    return MeasurementTable("Cells", "objects", data), MeasurementTable("Cells", "objects", stream)
+
+
+def test_interleaved_wells_of_a_stream_are_partitioned_on_disk_with_the_same_result(monkeypatch) -> None:
+    import hcs_import.summary as summary
+
+    whole, streamed = _interleaved(5000, 30, 128)
+    monkeypatch.setattr(summary, "PARTITION_ROWS", 400)
+    used = []
+    real = summary._by_partition
+    monkeypatch.setattr(summary, "_by_partition", lambda *a: used.append(1) or real(*a))
+    expected = summarise_objects([whole], 12)
+    got = summarise_objects([streamed], 12)
+    assert used == [1]  # the stream took the partitioned path, the frame did not
+    assert expected is not None and got is not None
+    pd.testing.assert_frame_equal(expected.data, got.data)
+    assert got.data["Cells count"].sum() == 5000 and len(got.data) == 30
+
+
+def test_partitions_hold_whole_wells_of_about_the_partition_size(monkeypatch) -> None:
+    import hcs_import.summary as summary
+
+    _, streamed = _interleaved(6000, 30, 100)
+    monkeypatch.setattr(summary, "PARTITION_ROWS", 1000)
+    count = {int(r) * (1 << 20) + int(c): 200 for r, c in zip(np.arange(30) // 12, np.arange(30) % 12)}
+    parts = list(summary._by_partition(streamed, ["well_row", "well_column", "Area"], count))
+    assert [len(p) for p in parts] == [1000] * 6
+    seen = [set(zip(p["well_row"], p["well_column"])) for p in parts]
+    assert all(not (a & b) for i, a in enumerate(seen) for b in seen[i + 1:])  # no well split between parts

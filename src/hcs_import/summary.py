@@ -13,6 +13,7 @@ would be noise that looks like data.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 
@@ -132,22 +133,45 @@ def _per_well(data: pd.DataFrame, name: str, numeric: list[str], group: list[str
     return pd.concat(frames, axis=1)
 
 
+# Rows of unfinished wells the summary holds at most before it partitions the table by well instead (on
+# disk). Real IN Carta object exports are written object number by object number across every field of
+# the plate (object 1 of each field, then object 2, ...: seen in the CytoTable test exports), so no well
+# is complete before the last block; held in memory, the summary of a million-cell plate costs the table.
+PARTITION_ROWS = 250_000
+_WIDTH = 1 << 20  # well columns never reach this: (row, column) -> one integer code
+
+
+def _codes(batch: pd.DataFrame) -> np.ndarray:
+    codes: np.ndarray = batch[WELL_ROW].to_numpy(np.int64) * _WIDTH + batch[WELL_COLUMN].to_numpy(np.int64)
+    return codes
+
+
 def _rows_by_complete_wells(table: MeasurementTable, numeric: list[str]) -> Iterator[pd.DataFrame]:
     """The table's rows (keys and `numeric`), handed out a well at a time once every row of it is read.
 
     Medians need all of a well's values at once, but not all wells at once: a first pass over the two
-    well columns finds the batch holding each well's last row, and the second pass keeps only the rows
-    of wells not yet complete. Files written well by well (InCell, and every format read whole) thus
-    hold at most a batch and a well; an interleaved file (or one huge well) costs more memory, never a
-    wrong value.
+    well columns finds the batch holding each well's first and last row, and the second pass keeps only
+    the rows of wells not yet complete. Files written well by well (ScanR, Harmony, InCell, and every
+    format read whole) thus hold at most a batch and a well. When the wells of a streamed table
+    interleave so that more than PARTITION_ROWS rows would be held, the rows are partitioned by well into
+    files on disk first, and handed out a partition at a time (`_by_partition`).
     Rows keep their file order within a well, so results equal one groupby over the whole table.
     """
     keys = [WELL_ROW, WELL_COLUMN]
+    first: dict[int, int] = {}
     last: dict[int, int] = {}
-    width = 1 << 20  # well columns never reach this: (row, column) -> one integer code
+    count: dict[int, int] = {}
+    batches = 0
     for i, batch in enumerate(table.batches(keys)):
-        codes = batch[WELL_ROW].to_numpy(np.int64) * width + batch[WELL_COLUMN].to_numpy(np.int64)
-        last.update(dict.fromkeys(pd.unique(codes).tolist(), i))
+        found, n = np.unique(_codes(batch), return_counts=True)
+        for code, k in zip(found.tolist(), n.tolist(), strict=True):
+            first.setdefault(code, i)
+            last[code] = i
+            count[code] = count.get(code, 0) + k
+        batches = i + 1
+    if not isinstance(table.data, pd.DataFrame) and _held(first, last, count, batches) > PARTITION_ROWS:
+        yield from _by_partition(table, [*keys, *numeric], count)
+        return
     done_after: dict[int, list[int]] = {}
     for code, i in last.items():
         done_after.setdefault(i, []).append(code)
@@ -158,11 +182,60 @@ def _rows_by_complete_wells(table: MeasurementTable, numeric: list[str]) -> Iter
         if not finished:
             continue
         rows = pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]
-        codes = rows[WELL_ROW].to_numpy(np.int64) * width + rows[WELL_COLUMN].to_numpy(np.int64)
-        complete = np.isin(codes, np.asarray(finished, dtype=np.int64))
+        complete = np.isin(_codes(rows), np.asarray(finished, dtype=np.int64))
         if complete.all():
             yield rows
             pending = []
         else:
             yield rows[complete]
             pending = [rows[~complete].reset_index(drop=True)]
+
+
+def _held(first: dict[int, int], last: dict[int, int], count: dict[int, int], batches: int) -> int:
+    """Most rows of wells begun and not complete after any one batch (an upper bound: whole wells)."""
+    open_rows = np.zeros(batches + 1, dtype=np.int64)
+    for code, n in count.items():
+        if last[code] > first[code]:
+            open_rows[first[code]] += n
+            open_rows[last[code]] -= n
+    return int(np.cumsum(open_rows).max()) if batches else 0
+
+
+def _by_partition(table: MeasurementTable, columns: list[str], count: dict[int, int]) -> Iterator[pd.DataFrame]:
+    """The rows, partitioned by well into Arrow files of about PARTITION_ROWS rows (whole wells), handed out
+    a partition at a time; file order is kept within each well."""
+    import pyarrow as pa
+
+    from .spill import SpillDir
+
+    wells = np.asarray(sorted(count), dtype=np.int64)
+    cumulative = np.cumsum([count[int(c)] for c in wells])
+    part_of = (cumulative - np.asarray([count[int(c)] for c in wells])) // PARTITION_ROWS  # by each well's first row
+    spill = SpillDir("summary-")
+    writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
+    schema: pa.Schema | None = None
+    try:
+        for batch in table.batches(columns):
+            parts = part_of[np.searchsorted(wells, _codes(batch))]
+            order = np.argsort(parts, kind="stable")
+            sorted_parts = parts[order]
+            starts = np.flatnonzero(np.r_[True, sorted_parts[1:] != sorted_parts[:-1]])
+            for a, b in zip(starts.tolist(), [*starts[1:].tolist(), len(order)], strict=True):
+                rows = batch.iloc[order[a:b]]
+                chunk = pa.Table.from_pandas(rows, preserve_index=False)
+                schema = schema or chunk.schema
+                part = int(sorted_parts[a])
+                if part not in writers:
+                    writers[part] = pa.ipc.new_stream(str(spill.path / f"part-{part:05d}.arrow"), schema)
+                writers[part].write_table(chunk.cast(schema))
+        for w in writers.values():
+            w.close()
+        written, writers = sorted(writers), {}
+        for part in written:
+            with pa.memory_map(str(spill.path / f"part-{part:05d}.arrow")) as source:
+                yield pa.ipc.open_stream(source).read_all().to_pandas()
+    finally:
+        for w in writers.values():  # left open by an error
+            with contextlib.suppress(OSError, pa.ArrowInvalid):
+                w.close()
+        spill.remove()

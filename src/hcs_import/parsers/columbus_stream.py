@@ -28,8 +28,8 @@ from ..assemble import measurement_targets
 from ..issues_log import WarningLog
 from ..model import OBJECT_KEYS, ColumnInfo, FrameStream, MeasurementTable, arrays_frame, object_keys_frame
 from ..spill import SpillDir
-from .common import is_unnamed_empty
 from . import delimited_stream
+from .common import is_unnamed_empty
 from .delimited_stream import BlockSpill
 from .mias_text import FALLBACK_ENCODING, TextTable, prepare_chunk, read_chunks, split_lines, split_unit
 

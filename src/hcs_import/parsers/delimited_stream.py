@@ -250,6 +250,38 @@ def _read_blocks(path: Path, header: Header, names: list[str], infos: dict[str, 
     return rows
 
 
+def distinct_values(path: Path, column: str, *, sep: str | None = None, default_sep: str = "\t",
+                    what: str = "delimited") -> set[str] | None:
+    """The distinct stripped, non-empty values of one (trimmed) column of a large file, read in blocks with
+    only that column converted; None when the file has no such column or pyarrow cannot read it (the
+    caller then reads the file the ordinary way, which names the problem).
+
+    Why: discovery (which plates does a folder hold?) needs one column of every export; converting all of
+    them costs a whole parse of each file before the real one."""
+    _, header = table_header(path, what, sep=sep, default_sep=default_sep)
+    names, _ = trimmed_names(header.raw_names, path, WarningLog())
+    if column not in names:
+        return None
+    source = _Transcoded(path, header.encoding)
+    found: set[str] = set()
+    try:
+        reader = pacsv.open_csv(
+            source,
+            read_options=pacsv.ReadOptions(use_threads=True, skip_rows=header.line, column_names=names,
+                                           block_size=BLOCK_BYTES, encoding="utf8"),
+            parse_options=pacsv.ParseOptions(delimiter=header.sep),
+            convert_options=pacsv.ConvertOptions(include_columns=[column], column_types={column: pa.string()},
+                                                 strings_can_be_null=True),
+        )
+        for batch in reader:
+            found.update(v.strip() for v in batch.column(0).unique().to_pylist() if v is not None)
+    except pa.ArrowInvalid:
+        return None
+    finally:
+        source.close()
+    return found - {""}
+
+
 class BlockSpill:
     """Converted blocks of one table kept on disk (one Arrow IPC file per block), read back in order.
 

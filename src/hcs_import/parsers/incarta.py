@@ -62,7 +62,7 @@ from .delimited import (
     well_label_keys,
     whole_numbers,
 )
-from .delimited_stream import streams
+from .delimited_stream import distinct_values, streams
 from .incarta_stream import StreamedCsv, stream_csv
 from .incell_xdce import is_xdce, parse_xdce
 
@@ -392,7 +392,7 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
 def _parse(path: Path, root: Path, xdce: list[Path], csvs: list[Path], options: ParseOptions,
            warnings: WarningLog, spill: Callable[[], SpillDir]) -> PlateAnalysis:
     read = _read_all(csvs, options, warnings, spill)
-    plates = group_by_plate([(p, _columns_of(got), pid) for p, got, pid in read],
+    plates = group_by_plate([(p, _layout(p), pid) for p, _, pid in read],
                             root.name if path.is_dir() else path.stem)
     chosen = choose_plate(path, plates, options.source_plate)
     for p, got, _ in read:
@@ -438,12 +438,33 @@ def _parse(path: Path, root: Path, xdce: list[Path], csvs: list[Path], options: 
                   sources=[*xdce, *csvs], warnings=warnings)
 
 
+def _layout(p: Path) -> tuple[str, ...]:
+    """A CSV's column names as its header writes them (trimmed): what tells export layouts apart when files
+    carry no Plate ID (see group_by_plate); the header alone, so discovery and parse group alike."""
+    header = read_header(p, sep=",")
+    return tuple(n.strip() for n in header.raw_names) if header is not None else ()
+
+
+def _discovered(p: Path) -> tuple[Path, tuple[str, ...], str | None] | None:
+    """(path, columns, plate id) of a large CSV from its header and its Plate ID column only (None: read it)."""
+    names = _layout(p)
+    column = next((n for n in names if n.lower() in {c.lower() for c in PLATE_ID_COLUMNS}), None)
+    if column is None:
+        return p, names, None
+    ids = distinct_values(p, column, sep=",", what="IN Carta CSV")
+    if ids is None:
+        return None
+    if len(ids) > 1:
+        raise InputError(p, f"column {column!r}", f"rows of {len(ids)} plates; export or split one plate per file")
+    return p, names, next(iter(ids), None)
+
+
 def plates(path: Path) -> list[str]:
     """The plates (acquisitions) the folder's CSVs belong to, grouped as parse groups them.
 
-    It reads the CSVs (a Plate ID is a column, not a header line): discovery of an IN Carta folder costs
-    one more read of its exports, which are small next to the images they describe (large ones are read
-    in blocks, their spilled blocks dropped at once).
+    A Plate ID is a column, not a header line: small CSVs are read (discovery costs one more read of
+    exports that are small next to their images); large ones give their header and their Plate ID
+    column only (delimited_stream.distinct_values), so discovery never costs a parse of a big export.
     """
     root = path if path.is_dir() else path.parent
     _, csvs = find_files(path)
@@ -455,9 +476,14 @@ def plates(path: Path) -> list[str]:
         return spills[0]
 
     try:
-        read = _read_all(csvs, ParseOptions(bad_values="nan"), WarningLog(), spill)
-        return sorted(group_by_plate([(p, _columns_of(got), pid) for p, got, pid in read],
-                                     root.name if path.is_dir() else path.stem))
+        found: list[tuple[Path, tuple[str, ...], str | None]] = []
+        for p in csvs:
+            quick = _discovered(p) if streams(p) else None
+            if quick is None:
+                [(_, _, pid)] = _read_all([p], ParseOptions(bad_values="nan"), WarningLog(), spill)
+                quick = (p, _layout(p), pid)
+            found.append(quick)
+        return sorted(group_by_plate(found, root.name if path.is_dir() else path.stem))
     finally:
         for s in spills:
             s.remove()
