@@ -135,7 +135,8 @@ def distinct_index(values: np.ndarray, distinct: np.ndarray, vendor: str, key: s
     (NaN) map to 0 and the caller counts them.
     """
     v = np.asarray(values, dtype=np.float64)
-    index = np.searchsorted(distinct, np.nan_to_num(v, nan=distinct[0] if len(distinct) else 0.0))
+    missing = np.isnan(v)
+    index = np.searchsorted(distinct, np.where(missing, distinct[0], v) if missing.any() and len(distinct) else v)
     index = np.clip(index, 0, max(len(distinct) - 1, 0)).astype(np.int64)
     if not len(distinct):
         return np.zeros(len(v), dtype=np.int64), None

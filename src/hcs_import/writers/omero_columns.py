@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -121,10 +122,52 @@ def _utf8(series: pd.Series) -> np.ndarray:
     return encoded[codes] if len(codes) else np.array([], dtype=object)
 
 
+def _arrow_text(series: pd.Series) -> Any:
+    """The column as a pyarrow string array (missing values null), or None when it holds anything but text.
+
+    Why: a column of a distinct text per row (Harmony's bounding boxes) costs a Python object per row and
+    a hash per row in `_utf8_coded`; measured and copied by pyarrow, it costs neither."""
+    import pyarrow as pa
+
+    values = series.to_numpy(dtype=object) if series.dtype != object else series.to_numpy()
+    try:
+        return pa.array(values, type=pa.string(), from_pandas=True)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return None
+
+
+def _fixed_width(text: Any, size: int) -> np.ndarray:
+    """A pyarrow string array as numpy `S{size}` (UTF-8, nulls as ""), copied byte-wise without a Python
+    object per value."""
+    n = len(text)
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32, count=n + 1, offset=text.offset * 4)
+    data = np.frombuffer(text.buffers()[2], dtype=np.uint8) if text.buffers()[2] is not None else \
+        np.zeros(0, dtype=np.uint8)
+    starts, lengths = offsets[:-1].astype(np.int64), np.diff(offsets).astype(np.int64)
+    if text.null_count:
+        lengths = np.where(text.is_null().to_numpy(zero_copy_only=False), 0, lengths)
+    out = np.zeros((n, max(size, 1)), dtype=np.uint8)
+    total = int(lengths.sum())
+    if total:
+        rows = np.repeat(np.arange(n), lengths)
+        within = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        out[rows, within] = data[np.repeat(starts, lengths) + within]
+    return out.view(f"S{max(size, 1)}").reshape(n)
+
+
+def _max_length(text: Any) -> int:
+    import pyarrow.compute as pc
+
+    return int(pc.max(pc.binary_length(text)).as_py() or 0)
+
+
 def string_size(series: pd.Series) -> int:
     """The widest value in UTF-8 bytes (at least 1), measured on the distinct values only."""
     if not len(series):
         return 1
+    text = _arrow_text(series)
+    if text is not None:
+        return max(1, _max_length(text))
     return max(1, max((len(b) for b in _utf8_coded(series)[1]), default=0))
 
 
@@ -212,6 +255,9 @@ def column_values(data: pd.DataFrame, spec: ColumnSpec) -> np.ndarray:
         return np.full(len(data), UNKNOWN_ID, dtype=np.int64)
     series = data[spec.source]
     if spec.kind == "StringColumn":
+        text = _arrow_text(series)
+        if text is not None and int(_max_length(text)) <= spec.size:
+            return _fixed_width(text, spec.size)
         return _utf8(series).astype(f"S{spec.size}")
     if spec.kind == "BoolColumn":
         return np.asarray(series.to_numpy(dtype=bool))
