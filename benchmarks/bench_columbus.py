@@ -12,8 +12,6 @@ generated once with hcs-import's generator.
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,18 +23,13 @@ NAME = "Objects_Population - Nuclei.txt"
 def export_for(rows: int, measurements: int, seed: int) -> Path:
     """A folder holding one Harmony object export of about `rows` objects (made once)."""
     folder = harness.WORK / f"columbus_{rows}r_{measurements}m_s{seed}"
-    if not (folder / ".complete").exists():
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        code = ("import sys; from pathlib import Path; import numpy as np; "
-                "from hcs_import.parsers.base import SynthSpec; from hcs_import.synth.columbus import write_objects; "
-                "out, rows, seed, m = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]); "
-                "write_objects(out, 'Nuclei', SynthSpec(wells=384, fields=4, objects=rows // 1536, "
-                "measurements=m, seed=seed), 16, 24, np.random.default_rng(seed))")
-        subprocess.run([sys.executable, "-c", code, str(folder / NAME), str(rows), str(seed), str(measurements)],
-                       check=True)
-        (folder / ".complete").touch()
-    return folder
+    code = ("import sys; from pathlib import Path; import numpy as np; "
+            "from hcs_import.parsers.base import SynthSpec; from hcs_import.synth.columbus import write_objects; "
+            "out, rows, seed, m = Path(sys.argv[1]) / sys.argv[5], int(sys.argv[2]), int(sys.argv[3]), "
+            "int(sys.argv[4]); "
+            "write_objects(out, 'Nuclei', SynthSpec(wells=384, fields=4, objects=rows // 1536, "
+            "measurements=m, seed=seed), 16, 24, np.random.default_rng(seed))")
+    return harness.generated(folder, code, str(rows), str(seed), str(measurements), NAME)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,8 +11,6 @@ hcs-import's generator, a million rows at a time.
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,20 +23,15 @@ NAME = "bench Object Data.csv"
 def export_for(rows: int, measurements: int, seed: int) -> Path:
     """A folder holding one IN Carta object CSV of about `rows` objects (made once)."""
     folder = harness.WORK / f"incarta_{rows}r_{measurements}m_s{seed}"
-    if not (folder / ".complete").exists():
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        code = ("import sys; from pathlib import Path; from hcs_import.parsers.base import SynthSpec; "
-                "from hcs_import.synth.incarta import objects_frame; "
-                "out, rows, seed, m = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]); "
-                "parts = max(1, round(rows / 1_000_000)); "
-                "[objects_frame(SynthSpec(wells=384, fields=4, objects=rows // parts // 1536, populations=2, "
-                "measurements=m, seed=seed + i), 16, 24, 'bench').to_csv(out, mode='a' if i else 'w', "
-                "header=not i, index=False, lineterminator='\\r\\n') for i in range(parts)]")
-        subprocess.run([sys.executable, "-c", code, str(folder / NAME), str(rows), str(seed), str(measurements)],
-                       check=True)
-        (folder / ".complete").touch()
-    return folder
+    code = ("import sys; from pathlib import Path; from hcs_import.parsers.base import SynthSpec; "
+            "from hcs_import.synth.incarta import objects_frame; "
+            "out, rows, seed, m = Path(sys.argv[1]) / sys.argv[5], int(sys.argv[2]), int(sys.argv[3]), "
+            "int(sys.argv[4]); "
+            "parts = max(1, round(rows / 1_000_000)); "
+            "[objects_frame(SynthSpec(wells=384, fields=4, objects=rows // parts // 1536, populations=2, "
+            "measurements=m, seed=seed + i), 16, 24, 'bench').to_csv(out, mode='a' if i else 'w', "
+            "header=not i, index=False, lineterminator='\\r\\n') for i in range(parts)]")
+    return harness.generated(folder, code, str(rows), str(seed), str(measurements), NAME)
 
 
 def main(argv: list[str] | None = None) -> int:

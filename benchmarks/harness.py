@@ -228,3 +228,16 @@ def delimited_run(label: str, kind: str, folder: Path, files: list[Path], fmt: s
         "results": {"floor": vars(floor), "hcs": vars(hcs)}, "lines": lines,
     })
     return 0
+
+
+def generated(folder: Path, code: str, *args: str) -> Path:
+    """`folder`, filled once by running `code` (with `folder` and `args` as sys.argv[1:]) in a fresh Python;
+    a `.complete` mark says it finished, so an interrupted generation is redone."""
+    import shutil
+
+    if not (folder / ".complete").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        subprocess.run([sys.executable, "-c", code, str(folder), *args], check=True)
+        (folder / ".complete").touch()
+    return folder

@@ -9,15 +9,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-import hcs_import.parsers.delimited_stream as ds
 from hcs_import.errors import InputError
-from hcs_import.parsers.base import ParseOptions, SynthSpec
+from hcs_import.parsers.base import SynthSpec
 from hcs_import.parsers.columbus_stream import line_blocks
-from hcs_import.pipeline import parse_plate
 from hcs_import.synth.columbus import write_columbus_export
+from stream_check import assert_same_plate, parse_in_blocks
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "harmony-batli"
 REAL_OBJECTS = sorted(p.name for p in REAL.glob("Objects_Population - *.txt")) if REAL.is_dir() else []
@@ -25,19 +23,10 @@ REAL_OBJECTS = sorted(p.name for p in REAL.glob("Objects_Population - *.txt")) i
 
 def _parse(plate: Path, streamed: bool, monkeypatch: pytest.MonkeyPatch, block: int = 4096,
            **options: object) -> object:
-    monkeypatch.setattr(ds, "STREAM_BYTES", 0 if streamed else 1 << 40)
-    monkeypatch.setattr(ds, "BLOCK_BYTES", block)
-    return parse_plate(plate, ParseOptions(**options), "columbus")  # type: ignore[arg-type]
+    return parse_in_blocks(plate, "columbus", streamed, monkeypatch, block, **options)
 
 
-def _same(a: object, b: object) -> None:
-    assert [t.name for t in a.tables] == [t.name for t in b.tables]
-    for ta, tb in zip(a.tables, b.tables):
-        pd.testing.assert_frame_equal(ta.frame(), tb.frame())
-        assert dict(ta.columns) == dict(tb.columns), ta.name
-        assert dict(ta.metadata) == dict(tb.metadata), ta.name
-    pd.testing.assert_frame_equal(a.roi_frame(), b.roi_frame())
-    assert a.warnings == b.warnings
+_same = assert_same_plate
 
 
 @pytest.fixture(scope="module")

@@ -7,32 +7,21 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 import hcs_import.parsers.delimited_stream as ds
 from hcs_import.errors import InputError
-from hcs_import.parsers.base import ParseOptions
-from hcs_import.pipeline import parse_plate
 from hcs_import.spill import PREFIX
 from hcs_import.synth.scanr import write_scanr_plate
+from stream_check import assert_same_plate, parse_in_blocks
 
 
 def _parse(plate: Path, streamed: bool, monkeypatch: pytest.MonkeyPatch, block: int = 4096,
            bad_values: str = "error") -> object:
-    monkeypatch.setattr(ds, "STREAM_BYTES", 0 if streamed else 1 << 40)
-    monkeypatch.setattr(ds, "BLOCK_BYTES", block)
-    return parse_plate(plate, ParseOptions(bad_values=bad_values), "scanr")
+    return parse_in_blocks(plate, "scanr", streamed, monkeypatch, block, bad_values=bad_values)
 
 
-def _same(a: object, b: object) -> None:
-    assert [t.name for t in a.tables] == [t.name for t in b.tables]
-    for ta, tb in zip(a.tables, b.tables):
-        pd.testing.assert_frame_equal(ta.frame(), tb.frame())
-        assert dict(ta.columns) == dict(tb.columns), ta.name
-        assert dict(ta.metadata) == dict(tb.metadata), ta.name
-    pd.testing.assert_frame_equal(a.roi_frame(), b.roi_frame())
-    assert a.warnings == b.warnings
+_same = assert_same_plate
 
 
 @pytest.fixture(scope="module")

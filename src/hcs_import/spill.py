@@ -48,6 +48,23 @@ class SpillDir:
         return not self._finalizer.alive
 
 
+class LazySpill:
+    """A SpillDir made on first use (most plates never need one), removed by `remove`."""
+
+    def __init__(self, label: str) -> None:
+        self._label = label
+        self._made: SpillDir | None = None
+
+    def __call__(self) -> SpillDir:
+        if self._made is None:
+            self._made = SpillDir(self._label)
+        return self._made
+
+    def remove(self) -> None:
+        if self._made is not None:
+            self._made.remove()
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

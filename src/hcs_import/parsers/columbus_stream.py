@@ -26,11 +26,11 @@ import pandas as pd
 
 from ..assemble import measurement_targets
 from ..issues_log import WarningLog
-from ..model import OBJECT_KEYS, ColumnInfo, FrameStream, MeasurementTable, arrays_frame, object_keys_frame
+from ..model import OBJECT_KEYS, ColumnInfo, MeasurementTable, object_keys_frame
 from ..spill import SpillDir
 from . import delimited_stream
 from .common import is_unnamed_empty
-from .delimited_stream import BlockSpill
+from .delimited_stream import BlockSpill, spilled_table
 from .mias_text import FALLBACK_ENCODING, TextTable, prepare_chunk, read_chunks, split_lines, split_unit
 
 _ROW, _COL, _FIELD, _OBJECT = "\0row", "\0column", "\0field", "\0object"
@@ -178,29 +178,15 @@ class StreamedExport:
                  for target, label in targets.items()}
         planes = [p for p in PLANES if p in self.header]
 
-        def convert(arrays: dict[str, np.ndarray], wanted: Sequence[str] | None) -> pd.DataFrame:
+        def keys_of(arrays: dict[str, np.ndarray]) -> pd.DataFrame:
             n = len(arrays[_ROW])
             t, z = (index(column, arrays[column]) if column in planes else np.zeros(n, dtype=np.int64)
                     for column in PLANES)
-            keys = object_keys_frame(arrays[_ROW], arrays[_COL], arrays[_FIELD], arrays[_OBJECT], plate_columns,
+            return object_keys_frame(arrays[_ROW], arrays[_COL], arrays[_FIELD], arrays[_OBJECT], plate_columns,
                                      z=z, t=t)
-            data: dict[str, np.ndarray] = {k: keys[k].to_numpy() for k in keys.columns}
-            for target, label in targets.items():
-                if wanted is None or target in wanted:
-                    data[target] = arrays[label]
-            frame = arrays_frame(data)
-            return frame if wanted is None else frame[list(wanted)]
 
-        def read(wanted: Sequence[str] | None) -> Iterator[pd.DataFrame]:
-            sources = None
-            if wanted is not None:
-                sources = list(dict.fromkeys([_ROW, _COL, _FIELD, _OBJECT, *planes,
-                                              *(targets[w] for w in wanted if w in targets)]))
-            for arrays in self.blocks.read(sources):
-                yield convert(arrays, wanted)
-
-        template = convert({k: np.zeros(0, dtype=d) for k, d in self.blocks.dtypes().items()}, None)
-        return MeasurementTable(name, "objects", FrameStream(template, self.rows, read), infos, metadata)
+        stream = spilled_table(self.blocks, [_ROW, _COL, _FIELD, _OBJECT, *planes], keys_of, targets)
+        return MeasurementTable(name, "objects", stream, infos, metadata)
 
 
 def _holds_values(values: np.ndarray) -> bool:

@@ -25,7 +25,7 @@ import io
 import os
 import re
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ import pyarrow.csv as pacsv
 
 from ..errors import InputError
 from ..issues_log import WarningLog
-from ..model import ColumnInfo, arrays_frame
+from ..model import ColumnInfo, FrameStream, arrays_frame
 from .common import is_unnamed_empty
 from .delimited import (
     NULL_SPELLINGS,
@@ -338,6 +338,34 @@ class BlockSpill:
                 table = pa.ipc.open_file(source).read_all()
             wanted = list(names) if names is not None else table.column_names
             yield {n: _numpy(table.column(n), dtypes[n]) for n in wanted}
+
+
+def spilled_table(blocks: BlockSpill, key_sources: Sequence[str], keys_of: Callable[[dict[str, np.ndarray]],
+                  pd.DataFrame], targets: Mapping[str, str],
+                  values: Callable[[str, np.ndarray], np.ndarray] | None = None) -> FrameStream:
+    """A table stream over spilled blocks: `keys_of` makes a block's key columns from its spilled arrays
+    (`key_sources` are the arrays it needs), then every measurement (table name -> spilled name in
+    `targets`, passed through `values` when given: ScanR's gates become bool). Only the arrays a reader
+    asks for are read back."""
+
+    def convert(arrays: dict[str, np.ndarray], wanted: Sequence[str] | None) -> pd.DataFrame:
+        keys = keys_of(arrays)
+        data: dict[str, np.ndarray] = {k: keys[k].to_numpy() for k in keys.columns}
+        for target, c in targets.items():
+            if wanted is None or target in wanted:
+                data[target] = values(c, arrays[c]) if values is not None else arrays[c]
+        frame = arrays_frame(data)
+        return frame if wanted is None else frame[list(wanted)]
+
+    def read(wanted: Sequence[str] | None) -> Iterator[pd.DataFrame]:
+        sources = None
+        if wanted is not None:
+            sources = list(dict.fromkeys([*key_sources, *(targets[w] for w in wanted if w in targets)]))
+        for arrays in blocks.read(sources):
+            yield convert(arrays, wanted)
+
+    template = convert({k: np.zeros(0, dtype=d) for k, d in blocks.dtypes().items()}, None)
+    return FrameStream(template, blocks.rows, read)
 
 
 def _arrow(values: np.ndarray) -> pa.Array:

@@ -49,7 +49,7 @@ from ..model import (
     empty_rois,
     object_keys_frame,
 )
-from ..spill import SpillDir
+from ..spill import LazySpill, SpillDir
 from ..wells import infer_geometry, row_index
 from .base import Evidence, FormatParser, Generator, Located, NotAPlate, ParseOptions, make_source, plates_or_note
 from .common import choose_plate, files_below, plate_root
@@ -373,19 +373,11 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
         where = "folder" if path.is_dir() else "file"
         raise InputError(path, None, f"no IN Carta CSV export (header with 'WELL LABEL', or 'Row', 'Column' and "
                          f"'<Population> <Measure> wv<N>' columns) in this {where}")
-    warnings = WarningLog()
-    spills: list[SpillDir] = []
-
-    def spill() -> SpillDir:
-        if not spills:
-            spills.append(SpillDir("incarta-"))
-        return spills[0]
-
+    spill = LazySpill("incarta-")
     try:
-        return _parse(path, root, xdce, csvs, options, warnings, spill)
+        return _parse(path, root, xdce, csvs, options, WarningLog(), spill)
     except BaseException:
-        for s in spills:
-            s.remove()
+        spill.remove()
         raise
 
 
@@ -468,13 +460,7 @@ def plates(path: Path) -> list[str]:
     """
     root = path if path.is_dir() else path.parent
     _, csvs = find_files(path)
-    spills: list[SpillDir] = []
-
-    def spill() -> SpillDir:
-        if not spills:
-            spills.append(SpillDir("incarta-"))
-        return spills[0]
-
+    spill = LazySpill("incarta-")
     try:
         found: list[tuple[Path, tuple[str, ...], str | None]] = []
         for p in csvs:
@@ -485,8 +471,7 @@ def plates(path: Path) -> list[str]:
             found.append(quick)
         return sorted(group_by_plate(found, root.name if path.is_dir() else path.stem))
     finally:
-        for s in spills:
-            s.remove()
+        spill.remove()
 
 
 PARSER = FormatParser(

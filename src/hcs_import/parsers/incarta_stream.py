@@ -15,7 +15,7 @@ What the whole-file read decides from every row, the blocks decide together:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,10 +24,10 @@ import pandas as pd
 
 from ..assemble import measurement_targets
 from ..issues_log import WarningLog
-from ..model import OBJECT_KEYS, ColumnInfo, FrameStream, MeasurementTable, arrays_frame, object_keys_frame
+from ..model import OBJECT_KEYS, ColumnInfo, MeasurementTable, object_keys_frame
 from ..spill import SpillDir
 from .delimited import DelimitedTable, note_numbering, whole_numbers
-from .delimited_stream import BlockSpill, stream_delimited
+from .delimited_stream import BlockSpill, spilled_table, stream_delimited
 
 # Key columns spilled beside the file's own columns (a NUL starts them: no header name does).
 _ROW, _COL, _OBJECT = "\0row", "\0column", "\0object"
@@ -121,28 +121,14 @@ class StreamedCsv:
         names = [c for c in self.blocks.kinds if not c.startswith("\0")]
         targets = measurement_targets(OBJECT_KEYS, names)
 
-        def convert(arrays: dict[str, np.ndarray], wanted: Sequence[str] | None) -> pd.DataFrame:
+        def keys_of(arrays: dict[str, np.ndarray]) -> pd.DataFrame:
             index = {label: arrays[s] - shift.get(label, 0) for label, s in _INDEX.items()}
-            keys = object_keys_frame(arrays[_ROW], arrays[_COL], index["FIELD"], arrays[_OBJECT], plate_columns,
+            return object_keys_frame(arrays[_ROW], arrays[_COL], index["FIELD"], arrays[_OBJECT], plate_columns,
                                      z=index["Z"], t=index["T"])
-            data: dict[str, np.ndarray] = {k: keys[k].to_numpy() for k in keys.columns}
-            for target, c in targets.items():
-                if wanted is None or target in wanted:
-                    data[target] = arrays[c]
-            frame = arrays_frame(data)
-            return frame if wanted is None else frame[list(wanted)]
 
-        def read(wanted: Sequence[str] | None) -> Iterator[pd.DataFrame]:
-            sources = None
-            if wanted is not None:
-                sources = list(dict.fromkeys([_ROW, _COL, _OBJECT, *_INDEX.values(),
-                                              *(targets[w] for w in wanted if w in targets)]))
-            for arrays in self.blocks.read(sources):
-                yield convert(arrays, wanted)
-
-        template = convert({k: np.zeros(0, dtype=d) for k, d in self.blocks.dtypes().items()}, None)
+        stream = spilled_table(self.blocks, [_ROW, _COL, _OBJECT, *_INDEX.values()], keys_of, targets)
         infos = {target: self.infos.get(c, ColumnInfo(c)) for target, c in targets.items()}
-        return MeasurementTable(name, "objects", FrameStream(template, self.rows, read), infos, metadata)
+        return MeasurementTable(name, "objects", stream, infos, metadata)
 
 
 def stream_csv(path: Path, spill: SpillDir, label: str, take: Callable[[StreamedCsv, DelimitedTable], None], *,

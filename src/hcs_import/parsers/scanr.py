@@ -25,7 +25,6 @@ OMERO.web and omero-parade show.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -40,11 +39,9 @@ from ..model import (
     FIELD_KEYS,
     OBJECT_KEYS,
     ColumnInfo,
-    FrameStream,
     MeasurementTable,
     Plate,
     PlateAnalysis,
-    arrays_frame,
     object_keys_frame,
 )
 from ..spill import SpillDir
@@ -52,7 +49,7 @@ from ..wells import infer_geometry_from_well_number, well_number_to_row_col
 from .base import Evidence, FormatParser, Generator, Located, NotAPlate, ParseOptions, make_source
 from .common import files_below, plate_root
 from .delimited import DelimitedTable, read_delimited, whole_numbers
-from .delimited_stream import BlockSpill, stream_delimited, streams
+from .delimited_stream import BlockSpill, spilled_table, stream_delimited, streams
 from .scanr_layout import (
     ACQUISITION_LOG_NAME,
     DESCRIPTOR_NAME,
@@ -314,31 +311,15 @@ class _StreamedExport:
         targets = measurement_targets(OBJECT_KEYS, names)
         gates = self.gates
 
-        def convert(arrays: dict[str, np.ndarray], wanted: Sequence[str] | None) -> pd.DataFrame:
+        def keys_of(arrays: dict[str, np.ndarray]) -> pd.DataFrame:
             row, col = well_number_to_row_col(arrays[_WELL_KEY], columns)
             t = arrays[COL_TIME].astype(np.int64) - 1 if uses_time else 0
-            keys = object_keys_frame(row, col, arrays[_FIELD_KEY], arrays[_OBJECT_KEY], columns, t=t)
-            data = {k: keys[k].to_numpy() for k in keys.columns}
-            for target, c in targets.items():
-                if wanted is None or target in wanted:
-                    data[target] = arrays[c].astype(bool) if gates.get(c) else arrays[c]
-            frame = arrays_frame(data)
-            return frame if wanted is None else frame[list(wanted)]
+            return object_keys_frame(row, col, arrays[_FIELD_KEY], arrays[_OBJECT_KEY], columns, t=t)
 
-        def read(wanted: Sequence[str] | None) -> Iterator[pd.DataFrame]:
-            sources = None
-            if wanted is not None:
-                sources = [_WELL_KEY, _FIELD_KEY, _OBJECT_KEY, *([COL_TIME] if uses_time else []),
-                           *(targets[w] for w in wanted if w in targets)]
-                sources = list(dict.fromkeys(sources))
-            for arrays in self.blocks.read(sources):
-                yield convert(arrays, wanted)
-
-        dtypes = self.blocks.dtypes()
-        template = convert({k: np.zeros(0, dtype=d) for k, d in dtypes.items()}, None)
+        stream = spilled_table(self.blocks, [_WELL_KEY, _FIELD_KEY, _OBJECT_KEY, *([COL_TIME] if uses_time else [])],
+                               keys_of, targets, lambda c, v: v.astype(bool) if gates.get(c) else v)
         out_infos = {target: infos[c] for target, c in targets.items()}
-        return MeasurementTable(self.name, "objects", FrameStream(template, self.blocks.rows, read), out_infos,
-                                metadata)
+        return MeasurementTable(self.name, "objects", stream, out_infos, metadata)
 
 
 def _stream_export(name: str, p: Path, options: ParseOptions, warnings: WarningLog, selected: np.ndarray | None,
