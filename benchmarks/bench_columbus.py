@@ -37,9 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--measurements", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeat", type=int, default=harness.REPEAT, help="runs of each contender (fastest kept)")
     args = ap.parse_args(argv)
     folder = export_for(args.rows, args.measurements, args.seed)
-    return harness.delimited_run("Columbus", "columbus", folder, [folder / NAME], "columbus", "16x24", args.rows)
+    return harness.delimited_run("Columbus", "columbus", folder, [folder / NAME], "columbus", "16x24",
+                                 args.rows, args.repeat)
 
 
 if __name__ == "__main__":

@@ -39,9 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=PER_PART)
     ap.add_argument("--measurements", type=int, default=10, help="measurements per population")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeat", type=int, default=harness.REPEAT, help="runs of each contender (fastest kept)")
     args = ap.parse_args(argv)
     folder = export_for(args.rows, args.measurements, args.seed)
-    return harness.delimited_run("IN Carta", "incarta", folder, [folder / NAME], "incarta", "16x24", args.rows)
+    return harness.delimited_run("IN Carta", "incarta", folder, [folder / NAME], "incarta", "16x24",
+                                 args.rows, args.repeat)
 
 
 if __name__ == "__main__":

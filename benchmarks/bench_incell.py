@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-floor", action="store_true")
     ap.add_argument("--roi-path", action="store_true", help="also time ROI frame -> omero-py model objects")
     ap.add_argument("--workers", type=int, default=0, help="hcs-import parse workers (0: one per core)")
+    ap.add_argument("--repeat", type=int, default=harness.REPEAT, help="runs of floor and hcs-import (fastest kept)")
     args = ap.parse_args(argv)
 
     plate = plate_for(args.objects, args.fields, args.measurements, args.populations, args.seed)
@@ -59,13 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     out = harness.WORK / "out" / plate.name
     shutil.rmtree(out, ignore_errors=True)
 
-    results: dict[str, harness.Measurement] = {}
-    if not args.skip_floor:
-        results["floor"] = harness.run("floor (lxml)", "contenders.py", "incell_floor", str(xml))
-        print(results["floor"].line(), flush=True)
-    results["hcs"] = harness.run("hcs-import", "contenders.py", "hcs", str(plate), str(out), "incell",
-                                 str(args.workers))
-    print(results["hcs"].line(), flush=True)
+    contenders = {} if args.skip_floor else {"floor": ("floor (lxml)", "contenders.py", "incell_floor", str(xml))}
+    contenders["hcs"] = ("hcs-import", "contenders.py", "hcs", str(plate), str(out), "incell", str(args.workers))
+    results: dict[str, harness.Measurement] = harness.fastest(contenders, args.repeat)
+    for m in results.values():
+        print(m.line(), flush=True)
     if not args.skip_reference:
         results["reference"] = harness.run("reference (omero-py)", "contenders.py", "incell_reference", str(xml),
                                            str(ROWS), str(COLUMNS), str(args.fields))

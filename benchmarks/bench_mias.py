@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--objects", type=int, default=500_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--repeat", type=int, default=harness.REPEAT, help="runs of floor and hcs-import (fastest kept)")
     args = ap.parse_args(argv)
 
     folder = experiment_for(args.objects, args.seed)
@@ -49,10 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     out = harness.WORK / "out" / folder.name
     shutil.rmtree(out, ignore_errors=True)
 
-    results = {"floor": harness.run("floor (pandas)", "contenders.py", "mias_floor", str(results_dir))}
-    print(results["floor"].line(), flush=True)
-    results["hcs"] = harness.run("hcs-import", "contenders.py", "hcs", str(folder), str(out), "mias")
-    print(results["hcs"].line(), flush=True)
+    results = harness.fastest({"floor": ("floor (pandas)", "contenders.py", "mias_floor", str(results_dir)),
+                               "hcs": ("hcs-import", "contenders.py", "hcs", str(folder), str(out), "mias")},
+                              args.repeat)
+    print(results["floor"].line(), results["hcs"].line(), sep="\n", flush=True)
     if not args.skip_reference:
         results["reference"] = harness.run("reference (omero-py)", "contenders.py", "mias_reference",
                                            str(results_dir), str(ROWS), str(COLUMNS))

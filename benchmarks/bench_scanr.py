@@ -41,11 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--columns", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeat", type=int, default=harness.REPEAT, help="runs of each contender (fastest kept)")
     args = ap.parse_args(argv)
 
     folder = export_for(args.rows, args.columns, args.seed)
     return harness.delimited_run("ScanR", "scanr", folder, [folder / "ParameterData_Main.txt"], "scanr", "16x24",
-                                 args.rows)
+                                 args.rows, args.repeat)
 
 if __name__ == "__main__":
     sys.exit(main())

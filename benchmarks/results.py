@@ -12,10 +12,13 @@ from pathlib import Path
 
 import harness
 
-ORDER = ("incell", "scanr", "mias", "rois", "upload")  # sections, in this order; sizes ascending within
+# sections, in this order; sizes ascending within
+ORDER = ("incell", "scanr", "incarta", "columbus", "mias", "rois", "upload")
 TITLES = {
     "incell": "InCell (Investigator XML): hcs-import end to end vs the lxml floor vs populate_roi",
     "scanr": "ScanR (ParameterData export): hcs-import end to end vs pandas read_csv",
+    "incarta": "IN Carta (object CSV): hcs-import end to end vs pandas read_csv",
+    "columbus": "Columbus / Harmony (object export): hcs-import end to end vs pandas read_csv",
     "mias": "MIAS (detail files): hcs-import end to end vs pandas vs populate_roi",
     "rois": "ROI building for upload: hcs-import vs populate_roi, same plate, same run",
     "upload": "Table upload through omero-py's real OMERO.tables servant on loopback",

@@ -262,7 +262,7 @@ def distinct_values(path: Path, column: str, *, sep: str | None = None, default_
     names, _ = trimmed_names(header.raw_names, path, WarningLog())
     if column not in names:
         return None
-    source = _Transcoded(path, header.encoding)
+    source = _Transcoded(path, header.encoding, AHEAD_BLOCKS * BLOCK_BYTES)  # bounded, as _read_blocks is
     found: set[str] = set()
     try:
         reader = pacsv.open_csv(
@@ -275,6 +275,7 @@ def distinct_values(path: Path, column: str, *, sep: str | None = None, default_
         )
         for batch in reader:
             found.update(v.strip() for v in batch.column(0).unique().to_pylist() if v is not None)
+            source.took(BLOCK_BYTES)
     except pa.ArrowInvalid:
         return None
     finally:
