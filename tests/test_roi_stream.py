@@ -78,3 +78,23 @@ def test_a_file_in_another_order_is_planned_whole(tmp_path: Path) -> None:
     expected = sorted(_flatten([(p, p.frame["_image"].to_numpy()[p.starts[:-1]])
                                 for p in plan_rois(kept.reset_index(drop=True).assign(_image=ids[~lost]))]))
     assert got == expected
+
+
+@pytest.mark.parametrize("fmt", ["incarta", "columbus"])
+def test_several_shapes_per_object_are_written_grouped_so_the_upload_streams(fmt: str, tmp_path: Path) -> None:
+    """IN Carta rows carry a box per population and Columbus objects a box or a point: the shapes of one row
+    sit together in table-row order (assemble.selected_rois), so scan_rois finds the file grouped and the
+    uploader streams it instead of planning it in memory."""
+    from hcs_import.parsers.base import ParseOptions, SynthSpec
+    from hcs_import.parsers.registry import get
+    from hcs_import.pipeline import parse_plate
+    from hcs_import.writers.bundle import write_bundle
+
+    plate = get(fmt).synthesize(tmp_path / "plate", SynthSpec(wells=24, objects=40))  # type: ignore[misc]
+    bundle = write_bundle(parse_plate(plate, ParseOptions(), fmt), tmp_path / "out")
+
+    def lookup(r: np.ndarray, c: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (r * 100 + c) * 100 + f + 1, np.zeros(len(r), dtype=bool)
+
+    source = scan_rois(bundle / "rois.parquet", lookup, rows=500)
+    assert source.grouped and source.count > 100
