@@ -180,25 +180,19 @@ def selected_rois(table: MeasurementTable, columns: Sequence[str], select: Shape
     written. The shapes of one row sit together, in table-row order, however many kinds `select`
     returns: that is the order the uploader streams without holding a population in memory.
     """
-    lost: Lost = {}
     if isinstance(table.data, pd.DataFrame):
         picked, lost = select(table.data[list(columns)])
-        frame: Frame = _selected(table.data, table.name, 0, picked)
-        count = len(frame)
-    else:
-        count = 0
-        for batch in table.batches(list(columns)):
-            picked, gone = select(batch)
-            count += sum(len(s.rows) for s in picked)
-            for text, (n, example) in gone.items():
-                before, first = lost.get(text, (0, None))
-                lost[text] = (before + n, first if first is not None or not n else example)
-    for text, (n, example) in lost.items():
-        if n:
-            warnings.add(f"{table.name}: {text}", example if example is not None else f"{n} of {table.rows} objects",
-                         n)
-    if isinstance(table.data, pd.DataFrame):
-        return frame
+        _warn_lost(table, lost, warnings)
+        return _selected(table.data, table.name, 0, picked)
+    count = 0
+    lost = {}
+    for batch in table.batches(list(columns)):
+        picked, gone = select(batch)
+        count += sum(len(s.rows) for s in picked)
+        for text, (n, example) in gone.items():
+            before, first = lost.get(text, (0, None))
+            lost[text] = (before + n, first if first is not None or not n else example)
+    _warn_lost(table, lost, warnings)
     keys = [k for k in _SHAPE_KEYS if k not in columns]
 
     def read(wanted: Sequence[str] | None) -> Iterator[pd.DataFrame]:
@@ -211,15 +205,19 @@ def selected_rois(table: MeasurementTable, columns: Sequence[str], select: Shape
     return FrameStream(empty_rois(), count, read)
 
 
+def _warn_lost(table: MeasurementTable, lost: Lost, warnings: WarningLog) -> None:
+    for text, (n, example) in lost.items():
+        if n:
+            warnings.add(f"{table.name}: {text}", example if example is not None else f"{n} of {table.rows} objects",
+                         n)
+
+
 def _selected(data: pd.DataFrame, population: str, offset: int, picked: list[Shapes]) -> pd.DataFrame:
     frames = [_shapes(data, population, s.rows, offset, s.shape, c=s.c, **s.geometry) for s in picked if len(s.rows)]
-    if not frames:
-        return empty_rois()
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    if len(frames) > 1:
-        order = np.argsort(frame["table_row"].to_numpy(), kind="stable")
-        frame = frame.iloc[order].reset_index(drop=True)
-    return frame
+    if len(frames) <= 1:
+        return frames[0] if frames else empty_rois()
+    frame = pd.concat(frames, ignore_index=True)
+    return frame.iloc[np.argsort(frame["table_row"].to_numpy(), kind="stable")].reset_index(drop=True)
 
 
 def concat_rois(frames: Iterable[Frame]) -> Frame:

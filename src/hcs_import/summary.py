@@ -209,8 +209,8 @@ def _by_partition(table: MeasurementTable, columns: list[str], count: dict[int, 
     from .spill import SpillDir
 
     wells = np.asarray(sorted(count), dtype=np.int64)
-    cumulative = np.cumsum([count[int(c)] for c in wells])
-    part_of = (cumulative - np.asarray([count[int(c)] for c in wells])) // PARTITION_ROWS  # by each well's first row
+    sizes = np.asarray([count[int(c)] for c in wells], dtype=np.int64)
+    part_of = (np.cumsum(sizes) - sizes) // PARTITION_ROWS  # by each well's first row
     spill = SpillDir("summary-")
     writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
     schema: pa.Schema | None = None

@@ -35,7 +35,7 @@ import pyarrow.csv as pacsv
 
 from ..errors import InputError
 from ..issues_log import WarningLog
-from ..model import ColumnInfo
+from ..model import ColumnInfo, arrays_frame
 from .common import SPECIAL_NUMBERS, is_unnamed_empty
 
 HEAD_BYTES = 64 * 1024  # enough to see the header and the first rows of any export seen
@@ -307,8 +307,13 @@ def read_delimited(
             warnings.add(f"{path.name}: a column without a name in the header holds values; kept as {name!r}",
                          name)
     rows = len(next(iter(data.values()))) if data else 0
-    frame = pd.DataFrame(columns, copy=False) if columns else pd.DataFrame(index=range(rows))
-    return DelimitedTable(path, header, frame, infos)
+    return DelimitedTable(path, header, columns_frame(columns, rows), infos)
+
+
+def columns_frame(columns: dict[str, np.ndarray], rows: int) -> pd.DataFrame:
+    """The converted columns as the table's frame (text kept as object: model.arrays_frame); `rows` empty
+    rows when every column was dropped."""
+    return arrays_frame(columns) if columns else pd.DataFrame(index=range(rows))
 
 
 def convert_columns(data: dict[str, np.ndarray], names: list[str], infos: dict[str, ColumnInfo], header: Header,

@@ -44,6 +44,7 @@ from .delimited import (
     Header,
     _plain,
     _to_numpy,
+    columns_frame,
     convert_columns,
     ragged_error,
     table_header,
@@ -186,6 +187,18 @@ def stream_delimited(
     raise InputError(path, None, f"cannot be read as a {what} table (column types keep changing)")
 
 
+def _open_blocks(source: _Transcoded, header: Header, names: list[str], block_bytes: int,
+                 convert: pacsv.ConvertOptions) -> Any:
+    """pyarrow's streaming reader over the (UTF-8) rows after the header, `block_bytes` at a time."""
+    return pacsv.open_csv(
+        source,
+        read_options=pacsv.ReadOptions(use_threads=True, skip_rows=header.line, column_names=names,
+                                       block_size=block_bytes, encoding="utf8"),
+        parse_options=pacsv.ParseOptions(delimiter=header.sep),
+        convert_options=convert,
+    )
+
+
 def _read_blocks(path: Path, header: Header, names: list[str], infos: dict[str, ColumnInfo], text: set[str],
                  forced: dict[str, pa.DataType], bad_values: str, warnings: WarningLog,
                  consume: Callable[[DelimitedTable], None], block_bytes: int, keep: set[str]) -> int:
@@ -194,14 +207,9 @@ def _read_blocks(path: Path, header: Header, names: list[str], infos: dict[str, 
     rows = 0
     source = _Transcoded(path, header.encoding, AHEAD_BLOCKS * block_bytes)
     try:
-        reader = pacsv.open_csv(
-            source,
-            read_options=pacsv.ReadOptions(use_threads=True, skip_rows=header.line, column_names=names,
-                                           block_size=block_bytes, encoding="utf8"),
-            parse_options=pacsv.ParseOptions(delimiter=header.sep),
-            convert_options=pacsv.ConvertOptions(column_types=forced, null_values=NULL_SPELLINGS,
-                                                 strings_can_be_null=True),
-        )
+        reader = _open_blocks(source, header, names, block_bytes,
+                              pacsv.ConvertOptions(column_types=forced, null_values=NULL_SPELLINGS,
+                                                   strings_can_be_null=True))
         odd = [i for i, f in enumerate(reader.schema) if not _plain(f.type)]
         if odd:  # dates, times pyarrow would guess: read as text, every value as the file wrote it
             raise _ReadAgain(text=names[odd[0]])
@@ -227,7 +235,7 @@ def _read_blocks(path: Path, header: Header, names: list[str], infos: dict[str, 
                     if not empty:  # values after all: read again keeping the column, as a whole read would
                         raise _ReadAgain(keep=name)
                     del columns[name]
-            frame = arrays_frame(columns) if columns else pd.DataFrame(index=range(batch.num_rows))
+            frame = columns_frame(columns, batch.num_rows)
             kept = {n: i for n, i in infos.items() if n in frame.columns}
             consume(DelimitedTable(path, header, frame, kept, first_row=rows))
             rows += batch.num_rows
@@ -265,14 +273,9 @@ def distinct_values(path: Path, column: str, *, sep: str | None = None, default_
     source = _Transcoded(path, header.encoding, AHEAD_BLOCKS * BLOCK_BYTES)  # bounded, as _read_blocks is
     found: set[str] = set()
     try:
-        reader = pacsv.open_csv(
-            source,
-            read_options=pacsv.ReadOptions(use_threads=True, skip_rows=header.line, column_names=names,
-                                           block_size=BLOCK_BYTES, encoding="utf8"),
-            parse_options=pacsv.ParseOptions(delimiter=header.sep),
-            convert_options=pacsv.ConvertOptions(include_columns=[column], column_types={column: pa.string()},
-                                                 strings_can_be_null=True),
-        )
+        reader = _open_blocks(source, header, names, BLOCK_BYTES,
+                              pacsv.ConvertOptions(include_columns=[column], column_types={column: pa.string()},
+                                                   strings_can_be_null=True))
         for batch in reader:
             found.update(v.strip() for v in batch.column(0).unique().to_pylist() if v is not None)
             source.took(BLOCK_BYTES)

@@ -136,9 +136,9 @@ def _arrow_text(series: pd.Series) -> Any:
         return None
 
 
-def _fixed_width(text: Any, size: int) -> np.ndarray:
+def _fixed_width(text: Any, size: int) -> np.ndarray | None:
     """A pyarrow string array as numpy `S{size}` (UTF-8, nulls as ""), copied byte-wise without a Python
-    object per value."""
+    object per value; None when a value is longer than `size` (the caller's path then says so)."""
     n = len(text)
     offsets = np.frombuffer(text.buffers()[1], dtype=np.int32, count=n + 1, offset=text.offset * 4)
     data = np.frombuffer(text.buffers()[2], dtype=np.uint8) if text.buffers()[2] is not None else \
@@ -146,6 +146,8 @@ def _fixed_width(text: Any, size: int) -> np.ndarray:
     starts, lengths = offsets[:-1].astype(np.int64), np.diff(offsets).astype(np.int64)
     if text.null_count:
         lengths = np.where(text.is_null().to_numpy(zero_copy_only=False), 0, lengths)
+    if n and int(lengths.max()) > size:
+        return None
     out = np.zeros((n, max(size, 1)), dtype=np.uint8)
     total = int(lengths.sum())
     if total:
@@ -155,19 +157,16 @@ def _fixed_width(text: Any, size: int) -> np.ndarray:
     return out.view(f"S{max(size, 1)}").reshape(n)
 
 
-def _max_length(text: Any) -> int:
-    import pyarrow.compute as pc
-
-    return int(pc.max(pc.binary_length(text)).as_py() or 0)
-
-
 def string_size(series: pd.Series) -> int:
-    """The widest value in UTF-8 bytes (at least 1), measured on the distinct values only."""
+    """The widest value in UTF-8 bytes (at least 1): measured by pyarrow for a column of text, else on the
+    distinct encoded values."""
     if not len(series):
         return 1
     text = _arrow_text(series)
     if text is not None:
-        return max(1, _max_length(text))
+        import pyarrow.compute as pc
+
+        return max(1, int(pc.max(pc.binary_length(text)).as_py() or 0))
     return max(1, max((len(b) for b in _utf8_coded(series)[1]), default=0))
 
 
@@ -256,9 +255,8 @@ def column_values(data: pd.DataFrame, spec: ColumnSpec) -> np.ndarray:
     series = data[spec.source]
     if spec.kind == "StringColumn":
         text = _arrow_text(series)
-        if text is not None and int(_max_length(text)) <= spec.size:
-            return _fixed_width(text, spec.size)
-        return _utf8(series).astype(f"S{spec.size}")
+        fixed = _fixed_width(text, spec.size) if text is not None else None
+        return fixed if fixed is not None else _utf8(series).astype(f"S{spec.size}")
     if spec.kind == "BoolColumn":
         return np.asarray(series.to_numpy(dtype=bool))
     if spec.kind == "LongColumn":
