@@ -35,10 +35,10 @@ from ..assemble import Lost, Shapes, ShapeSelector, build_table, concat_rois, fi
 from ..errors import InputError
 from ..issues_log import WarningLog
 from ..model import ColumnInfo, Frame, MeasurementTable, Plate, PlateAnalysis, T, Z, object_keys_frame, well_keys_frame
-from ..spill import SpillDir
+from ..spill import LazySpill, SpillDir
 from ..wells import infer_geometry
 from .base import Evidence, FormatParser, Generator, Located, NotAPlate, ParseOptions, make_source
-from .columbus_stream import StreamedExport, new_export
+from .columbus_stream import StreamedExport, column_labels, new_export
 from .common import choose_plate, distinct_index, files_below, is_unnamed_empty, plate_root
 from .delimited import KEY_LIMIT
 from .delimited_stream import streams
@@ -46,6 +46,7 @@ from .mias_text import TextTable, choose_encoding, prepare_chunk, read_chunks, s
 
 ROW, COLUMN, FIELD, OBJECT_NO, X, Y = "Row", "Column", "Field", "Object No", "X", "Y"
 TIMEPOINT, PLANE = "Timepoint", "Plane"
+NUMERIC_KEYS = (ROW, COLUMN, FIELD, OBJECT_NO, TIMEPOINT, PLANE)  # read as numbers whatever their values
 # `[x1,y1,x2,y2]` in pixels of the field image (seen in every real Harmony object export).
 BOUNDING_BOX = "Bounding Box"
 _BOX_RE = r"^\s*\[\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)\s*\]\s*$"
@@ -209,7 +210,7 @@ def _read(export: ExportFile, options: ParseOptions,
                           export.sep)
     names = [n.strip() for n in chunk.header]
     _require(export, names)
-    keys = [k for k in (ROW, COLUMN, FIELD, OBJECT_NO, TIMEPOINT, PLANE) if k in names]
+    keys = [k for k in NUMERIC_KEYS if k in names]
     text = read_chunks([chunk], options.bad_values, warnings, numeric=keys, sep=export.sep)
     ok, key_values = _keys(text, names, export, options.bad_values, warnings)
     return text, ok, key_values, names
@@ -227,12 +228,29 @@ class Planes:
         if column not in names:
             return None
         values = np.asarray(text.frame[names.index(column)], dtype=np.float64)
-        missing = int(np.isnan(values).sum())
-        if missing:
-            warnings.add(f"{export.path.name}: rows without a {column}, placed on its first value",
-                         f"{missing} rows", missing)
+        warn_missing_plane(export, column, int(np.isnan(values).sum()), warnings)
+        return self.ranks(column, values)
+
+    def ranks(self, column: str, values: np.ndarray) -> np.ndarray:
+        """t (for Timepoint) or z (for Plane) of raw values: their rank among the plate's distinct ones."""
         distinct = self.times if column == TIMEPOINT else self.planes
         return distinct_index(values, distinct, column, T if column == TIMEPOINT else Z)[0]
+
+
+def warn_missing_plane(export: ExportFile, column: str, missing: int, warnings: WarningLog) -> None:
+    if missing:
+        warnings.add(f"{export.path.name}: rows without a {column}, placed on its first value",
+                     f"{missing} rows", missing)
+
+
+def warn_nameless(export: ExportFile, i: int, warnings: WarningLog) -> None:
+    """A nameless column (position `i`) that holds values: kept, and said."""
+    warnings.add(f"{export.path.name}: a column without a name in the header holds values; kept as "
+                 f"'column {i + 1}'", f"column {i + 1}")
+
+
+def _metadata(export: ExportFile) -> dict[str, str | int | float]:
+    return {"columbus.file": export.path.name, **{f"general: {k}": v for k, v in export.general.items()}}
 
 
 def _distinct(parsed: list[tuple], column: str) -> np.ndarray:
@@ -267,45 +285,27 @@ def _build(export: ExportFile, name: str, text: TextTable, ok: np.ndarray, key_v
             keys[T] = t
     measurements: dict[str, np.ndarray] = {}
     infos: dict[str, ColumnInfo] = {}
-    for i, col in enumerate(names):
+    for i, (col, label) in enumerate(zip(names, column_labels(names), strict=True)):
         if col in consumed:
             continue
-        values = text.frame[i].to_numpy()[rows]
         if not col:
             if is_unnamed_empty(col, text.frame[i].to_numpy()):
                 continue  # the trailing tab of Harmony lines: no name, no value
-            warnings.add(f"{export.path.name}: a column without a name in the header holds values; kept as "
-                         f"'column {i + 1}'", f"column {i + 1}")
-        label, n = col or f"column {i + 1}", 2
-        while label in measurements:
-            label = f"{col} ({n})"
-            n += 1
-        measurements[label] = values
+            warn_nameless(export, i, warnings)
+        measurements[label] = text.frame[i].to_numpy()[rows]
         infos[label] = ColumnInfo(*split_unit(label), identifier=col in IDENTIFIER_COLUMNS)
-    meta: dict[str, str | int | float] = {"columbus.file": export.path.name,
-                                          **{f"general: {k}": v for k, v in export.general.items()}}
-    return build_table(name, export.kind, keys, measurements, infos, meta)  # type: ignore[arg-type]
+    return build_table(name, export.kind, keys, measurements, infos, _metadata(export))  # type: ignore[arg-type]
 
 
 def _build_streamed(export: ExportFile, name: str, streamed: StreamedExport, columns: int, planes: Planes,
                     warnings: WarningLog) -> MeasurementTable:
     """A streamed object export's table, with the warnings `_build` gives a whole one, in its order."""
     for column in (TIMEPOINT, PLANE):
-        missing = streamed.missing.get(column, 0)
-        if missing:
-            warnings.add(f"{export.path.name}: rows without a {column}, placed on its first value",
-                         f"{missing} rows", missing)
+        warn_missing_plane(export, column, streamed.missing.get(column, 0), warnings)
     for i in sorted(streamed.filled):
-        warnings.add(f"{export.path.name}: a column without a name in the header holds values; kept as "
-                     f"'column {i + 1}'", f"column {i + 1}")
-
-    def index(column: str, values: np.ndarray) -> np.ndarray:
-        distinct = planes.times if column == TIMEPOINT else planes.planes
-        return distinct_index(values, distinct, column, T if column == TIMEPOINT else Z)[0]
-
-    meta: dict[str, str | int | float] = {"columbus.file": export.path.name,
-                                          **{f"general: {k}": v for k, v in export.general.items()}}
-    return streamed.table(name, columns, {ROW, COLUMN, FIELD, OBJECT_NO}, IDENTIFIER_COLUMNS, index, meta)
+        warn_nameless(export, i, warnings)
+    return streamed.table(name, columns, {ROW, COLUMN, FIELD, OBJECT_NO}, IDENTIFIER_COLUMNS, planes.ranks,
+                          _metadata(export))
 
 
 def parse_boxes(values: np.ndarray) -> np.ndarray:
@@ -333,9 +333,9 @@ def _select_boxes(has_xy: bool) -> ShapeSelector:
     def select(batch: pd.DataFrame) -> tuple[list[Shapes], Lost]:
         lost: Lost = {}
         raw = batch[BOUNDING_BOX]
-        boxes = parse_boxes(raw.to_numpy())
-        boxed = np.isfinite(boxes).all(axis=1) & (boxes[:, 2] >= boxes[:, 0]) & (boxes[:, 3] >= boxes[:, 1])
         cells = raw.to_numpy()
+        boxes = parse_boxes(cells)
+        boxed = np.isfinite(boxes).all(axis=1) & (boxes[:, 2] >= boxes[:, 0]) & (boxes[:, 3] >= boxes[:, 1])
         unboxed = np.flatnonzero(~boxed & raw.notna().to_numpy())  # few: only these are looked at one by one
         bad = unboxed[[bool(str(v).strip()) for v in cells[unboxed]]] if len(unboxed) else unboxed
         if len(bad):
@@ -376,20 +376,18 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
     plate_name = choose_plate(path, {k: [e.path for e in v] for k, v in plates.items()}, options.source_plate)
     exports = plates[plate_name]
     warnings = WarningLog()
-    spill: SpillDir | None = None
+    spill = LazySpill("columbus-")
     try:
         parsed: list[tuple] = []
         streamed: dict[Path, StreamedExport] = {}
         for e in exports:
             if e.kind == "objects" and streams(e.path):
-                spill = spill or SpillDir("columbus-")
-                streamed[e.path] = _stream(e, options, warnings, spill, len(streamed))
+                streamed[e.path] = _stream(e, options, warnings, spill(), len(streamed))
             else:
                 parsed.append((e, *_read(e, options, warnings)))
         return _assemble(path, root, plate_name, exports, parsed, streamed, options, warnings)
     except BaseException:
-        if spill is not None:
-            spill.remove()
+        spill.remove()
         raise
 
 
@@ -406,8 +404,7 @@ def _stream(export: ExportFile, options: ParseOptions, warnings: WarningLog, spi
         into.keep(table, ok, key_values, planes)
 
     into = new_export(export.path, spill, f"objects{index}")
-    into.read(export.header_index, export.sep, options.bad_values, warnings,
-              [ROW, COLUMN, FIELD, OBJECT_NO, TIMEPOINT, PLANE], take)
+    into.read(export.header_index, export.sep, options.bad_values, warnings, NUMERIC_KEYS, take)
     return into
 
 

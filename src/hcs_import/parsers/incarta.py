@@ -27,7 +27,7 @@ else the smallest standard plate holding every well (noted in the warnings).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +132,12 @@ def _column(table: DelimitedTable, name: str) -> str | None:
     return _lower_map(list(table.data.columns)).get(name.lower())
 
 
+def _first_column(names: Sequence[str], candidates: tuple[str, ...]) -> str | None:
+    """The first of `candidates` (case-insensitive, in their order) among the column `names`."""
+    lower = _lower_map(list(names))
+    return next((lower[c.lower()] for c in candidates if c.lower() in lower), None)
+
+
 def _well_rows_cols(table: DelimitedTable) -> tuple[np.ndarray, np.ndarray]:
     """0-based well rows and columns of every row, from Row + Column, else from WELL LABEL."""
     row_col, col_col, label_col = _column(table, COL_ROW), _column(table, COL_COLUMN), _column(table, COL_WELL_LABEL)
@@ -159,7 +165,7 @@ def _well_rows_cols(table: DelimitedTable) -> tuple[np.ndarray, np.ndarray]:
 
 def _index(table: DelimitedTable, names: tuple[str, ...], metadata: dict[str, str | int | float]) -> np.ndarray:
     """FIELD (FOV) / Z / T as 0-based indices: 1-based unless the column holds a 0."""
-    col = next((c for c in (_column(table, n) for n in names) if c is not None), None)
+    col = _first_column(table.data.columns, names)
     return index_column(table, col, names[0] if len(names) == 1 else "FIELD", metadata)
 
 
@@ -236,25 +242,25 @@ def object_rois(table: MeasurementTable, names: list[str], warnings: WarningLog)
 
 def plate_ids(table: DelimitedTable) -> set[str]:
     """The distinct `Plate ID`s of a table (or block), blanks left out."""
-    for pid in PLATE_ID_COLUMNS:
-        col = _column(table, pid)
-        if col is None:
-            continue
-        return set(distinct_text(table.data[col])[1]) - {""}
-    return set()
+    col = _first_column(table.data.columns, PLATE_ID_COLUMNS)
+    return set(distinct_text(table.data[col])[1]) - {""} if col is not None else set()
 
 
-def _one_plate(path: Path, table: DelimitedTable, ids: set[str]) -> str | None:
+def _one_plate(path: Path, column: str | None, ids: set[str]) -> str | None:
+    """The file's plate id (None without one); rows of several plates (in `column`) are refused."""
     if len(ids) > 1:
-        col = next(c for c in (_column(table, n) for n in PLATE_ID_COLUMNS) if c is not None)
-        raise InputError(path, f"column {table.source(col)!r}",
-                         f"rows of {len(ids)} plates; export or split one plate per file")
+        raise InputError(path, f"column {column!r}", f"rows of {len(ids)} plates; export or split one plate per file")
     return next(iter(ids), None)
+
+
+def _plate_source(table: DelimitedTable) -> str | None:
+    col = _first_column(table.data.columns, PLATE_ID_COLUMNS)
+    return table.source(col) if col is not None else None
 
 
 def plate_id(table: DelimitedTable) -> str | None:
     """The plate a file belongs to: its `Plate ID` (a file of several plates is refused), or None."""
-    return _one_plate(table.path, table, plate_ids(table))
+    return _one_plate(table.path, _plate_source(table), plate_ids(table))
 
 
 def group_by_plate(read: list[tuple[Path, tuple[str, ...], str | None]], folder_name: str) -> dict[str, list[Path]]:
@@ -297,7 +303,7 @@ def _table(path: Path, table: DelimitedTable, name: str, wells: tuple[np.ndarray
     z = _index(table, (COL_Z,), metadata)
     t = _index(table, (COL_T,), metadata)
     names = list(table.data.columns)
-    id_col = next((c for c in (_column(table, n) for n in OBJECT_ID_COLUMNS) if c is not None), None)
+    id_col = _first_column(table.data.columns, OBJECT_ID_COLUMNS)
     keys = pd.DataFrame({"r": rows, "c": cols, "f": field, "z": z, "t": t})
     duplicated = bool(keys.duplicated().any())
     measures = {c: table.data[c].to_numpy() for c in names}
@@ -327,11 +333,12 @@ def _table_names(files: list[Path]) -> list[str]:
 
 def _take_block(csv: StreamedCsv, block: DelimitedTable) -> None:
     """One block of a streamed CSV with IN Carta's keys worked out (as `_table` does for a whole file)."""
+    columns = block.data.columns
     csv.consume(block, _well_rows_cols(block), plate_ids(block),
-                {"FIELD": next((c for c in (_column(block, n) for n in FIELD_COLUMNS) if c is not None), None),
-                 "Z": _column(block, COL_Z), "T": _column(block, COL_T)},
-                next((c for c in (_column(block, n) for n in OBJECT_ID_COLUMNS) if c is not None), None))
-    _one_plate(block.path, block, csv.plates)
+                {"FIELD": _first_column(columns, FIELD_COLUMNS), "Z": _column(block, COL_Z),
+                 "T": _column(block, COL_T)},
+                _first_column(columns, OBJECT_ID_COLUMNS))
+    _one_plate(block.path, _plate_source(block), csv.plates)
 
 
 Read = DelimitedTable | StreamedCsv  # a CSV read whole, or an object CSV read in blocks (incarta_stream)
@@ -355,7 +362,8 @@ def _read_all(csvs: list[Path], options: ParseOptions, warnings: WarningLog,
     total, done = sum(p.stat().st_size for p in csvs), 0
     for i, p in enumerate(csvs):
         got = _read_csv(p, i, spill, options.bad_values, warnings)
-        read.append((p, got, _one_plate(p, got, got.plates) if isinstance(got, StreamedCsv) else plate_id(got)))
+        # a streamed CSV's plate ids were checked block by block (_take_block): at most one
+        read.append((p, got, next(iter(got.plates), None) if isinstance(got, StreamedCsv) else plate_id(got)))
         done += p.stat().st_size
         if options.progress:
             options.progress(done, total)
@@ -440,15 +448,11 @@ def _layout(p: Path) -> tuple[str, ...]:
 def _discovered(p: Path) -> tuple[Path, tuple[str, ...], str | None] | None:
     """(path, columns, plate id) of a large CSV from its header and its Plate ID column only (None: read it)."""
     names = _layout(p)
-    column = next((n for n in names if n.lower() in {c.lower() for c in PLATE_ID_COLUMNS}), None)
+    column = _first_column(names, PLATE_ID_COLUMNS)
     if column is None:
         return p, names, None
     ids = distinct_values(p, column, sep=",", what="IN Carta CSV")
-    if ids is None:
-        return None
-    if len(ids) > 1:
-        raise InputError(p, f"column {column!r}", f"rows of {len(ids)} plates; export or split one plate per file")
-    return p, names, next(iter(ids), None)
+    return None if ids is None else (p, names, _one_plate(p, column, ids))
 
 
 def plates(path: Path) -> list[str]:

@@ -44,7 +44,7 @@ from ..model import (
     PlateAnalysis,
     object_keys_frame,
 )
-from ..spill import SpillDir
+from ..spill import LazySpill, SpillDir
 from ..wells import infer_geometry_from_well_number, well_number_to_row_col
 from .base import Evidence, FormatParser, Generator, Located, NotAPlate, ParseOptions, make_source
 from .common import files_below, plate_root
@@ -322,12 +322,17 @@ class _StreamedExport:
         return MeasurementTable(self.name, "objects", stream, out_infos, metadata)
 
 
+def _separator(p: Path) -> str:
+    """The separator a ParameterData file is read with unless its header says otherwise."""
+    return "," if p.suffix.lower() == ".csv" else "\t"
+
+
 def _stream_export(name: str, p: Path, options: ParseOptions, warnings: WarningLog, selected: np.ndarray | None,
                    spill: SpillDir, index: int) -> _StreamedExport:
     export = _StreamedExport(name, p, BlockSpill(spill, f"export{index}"))
     _, infos, _ = stream_delimited(p, lambda block: export.consume(block, selected), export.reset,
                                    what="ScanR ParameterData", bad_values=options.bad_values, warnings=warnings,
-                                   default_sep="," if p.suffix.lower() == ".csv" else "\t")
+                                   default_sep=_separator(p))
     export.infos = infos
     warnings.merge(export.log)
     return export
@@ -347,23 +352,21 @@ def parse(path: Path, options: ParseOptions) -> PlateAnalysis:
     read: list[tuple[str, DelimitedTable, np.ndarray]] = []
     streamed: list[_StreamedExport] = []
     selected = np.asarray(descriptor.wells) if descriptor and descriptor.wells else None
-    spill: SpillDir | None = None
+    spill = LazySpill("scanr-")
     try:
         for index, (name, p) in enumerate(zip(_table_names(params, root), params)):
             if streams(p):
-                spill = spill or SpillDir("scanr-")
-                streamed.append(_stream_export(name, p, options, warnings, selected, spill, index))
+                streamed.append(_stream_export(name, p, options, warnings, selected, spill(), index))
             else:
                 table = read_delimited(p, what="ScanR ParameterData", bad_values=options.bad_values,
-                                       warnings=warnings, default_sep="," if p.suffix.lower() == ".csv" else "\t")
+                                       warnings=warnings, default_sep=_separator(p))
                 _require(table, COL_OBJECT)
                 read.append((name, table, _wells(table, warnings)))
             done += p.stat().st_size
             if options.progress:
                 options.progress(done, total)
     except BaseException:
-        if spill is not None:
-            spill.remove()
+        spill.remove()
         raise
     log = parse_acquisition_log(log_path, warnings) if log_path else None
     max_well = max([int(w.max()) for _, _, w in read if len(w)] + [e.max_well for e in streamed] +
